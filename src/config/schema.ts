@@ -1,0 +1,113 @@
+/**
+ * The service's configuration contract: every environment variable it reads, with its type,
+ * default and constraints. Validated once at start by @fastify/env (ajv); a bad or missing
+ * value stops the process before any connection. The Helm chart, the compose file and the
+ * README are tested against this list.
+ */
+export const COMMIT_MODES = ['sync', 'async', 'auto'] as const
+export type CommitMode = (typeof COMMIT_MODES)[number]
+
+export const VALUE_FORMATS = ['json', 'text', 'binary'] as const
+export type ValueFormat = (typeof VALUE_FORMATS)[number]
+
+export const SASL_MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'] as const
+export type SaslMechanism = (typeof SASL_MECHANISMS)[number]
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+
+/** host:port[,host:port...] — host names, IPv4, or [IPv6]. */
+const BROKER_LIST = '^\\s*(\\[[0-9a-fA-F:.]+\\]|[A-Za-z0-9._-]+):[0-9]{1,5}\\s*(,\\s*(\\[[0-9a-fA-F:.]+\\]|[A-Za-z0-9._-]+):[0-9]{1,5}\\s*)*$'
+/** topic[,topic...] — Kafka's legal topic characters. */
+const TOPIC_LIST = '^\\s*[A-Za-z0-9._-]+\\s*(,\\s*[A-Za-z0-9._-]+\\s*)*$'
+
+const positiveInt = (def: number, max = 2_147_483_647) =>
+  ({ type: 'integer', minimum: 1, maximum: max, default: def }) as const
+
+export const configSchema = {
+  type: 'object',
+  required: ['KAFKA_BROKERS'],
+  properties: {
+    KAFKA_BROKERS: {
+      type: 'string',
+      pattern: BROKER_LIST,
+      description: 'comma-separated host:port list of bootstrap brokers',
+    },
+    KAFKA_TOPICS: { type: 'string', pattern: TOPIC_LIST, default: 'weather', description: 'comma-separated topics' },
+    KAFKA_GROUP_ID: { type: 'string', minLength: 1, default: 'amo-consumer', description: 'consumer group' },
+    KAFKA_CLIENT_ID: { type: 'string', minLength: 1, description: 'client id (default: host name)' },
+    KAFKA_FROM_BEGINNING: { type: 'boolean', default: true, description: 'a new group starts at the earliest offset' },
+    KAFKA_SESSION_TIMEOUT_MS: { ...positiveInt(30000), minimum: 1000, description: 'group session timeout' },
+    KAFKA_HEARTBEAT_INTERVAL_MS: { ...positiveInt(3000), minimum: 100, description: 'group heartbeat interval' },
+    KAFKA_SSL: { type: 'boolean', default: false, description: 'connect with TLS' },
+    KAFKA_SASL_MECHANISM: {
+      type: 'string',
+      enum: ['', ...SASL_MECHANISMS],
+      default: '',
+      description: 'SASL mechanism: plain, scram-sha-256 or scram-sha-512 (empty: no SASL)',
+    },
+    KAFKA_SASL_USERNAME: { type: 'string', default: '', description: 'SASL user name' },
+    KAFKA_SASL_PASSWORD: { type: 'string', default: '', description: 'SASL password (never logged)' },
+    COMMIT_MODE: { type: 'string', enum: [...COMMIT_MODES], default: 'sync', description: 'sync, async or auto' },
+    COMMIT_WINDOW: { ...positiveInt(1, 1_000_000), description: 'messages one commit covers ahead of processing (sync)' },
+    AUTO_COMMIT_INTERVAL_MS: { ...positiveInt(5000), description: 'auto mode commit interval' },
+    PARTITION_CONCURRENCY: {
+      ...positiveInt(1, 1024),
+      description: 'partitions processed concurrently (order is kept within a partition)',
+    },
+    HANDLER: { type: 'string', minLength: 1, default: 'log', description: 'log, noop, or a path to a handler module' },
+    HANDLER_TIMEOUT_MS: {
+      type: 'integer',
+      minimum: 0,
+      maximum: 2_147_483_647,
+      default: 30000,
+      description: 'a handler running longer is aborted and counted failed (0: no limit)',
+    },
+    VALUE_FORMAT: { type: 'string', enum: [...VALUE_FORMATS], default: 'json', description: 'json, text or binary' },
+    DEAD_LETTER_TOPIC: { type: 'string', pattern: '^([A-Za-z0-9._-]+)?$', default: '', description: 'best-effort topic for failed messages (empty: off)' },
+    SHUTDOWN_TIMEOUT_MS: { ...positiveInt(10000), description: 'bound on graceful shutdown' },
+    STALL_TIMEOUT_MS: {
+      ...positiveInt(60000),
+      description: 'liveness fails when a running consumer makes no fetch progress for this long',
+    },
+    PORT: { type: 'integer', minimum: 0, maximum: 65535, default: 8080, description: 'HTTP port' },
+    HOST: { type: 'string', minLength: 1, default: '0.0.0.0', description: 'HTTP bind address' },
+    LOG_LEVEL: { type: 'string', enum: [...LOG_LEVELS], default: 'info', description: 'pino log level' },
+  },
+  // A SASL mechanism needs both credentials.
+  if: { properties: { KAFKA_SASL_MECHANISM: { enum: [...SASL_MECHANISMS] } }, required: ['KAFKA_SASL_MECHANISM'] },
+  then: {
+    properties: { KAFKA_SASL_USERNAME: { minLength: 1 }, KAFKA_SASL_PASSWORD: { minLength: 1 } },
+    required: ['KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD'],
+  },
+} as const
+
+/** Every environment variable the service reads. */
+export const CONFIG_VARIABLES: readonly string[] = Object.keys(configSchema.properties)
+
+/** The raw, validated environment (as @fastify/env produces it). */
+export interface EnvConfig {
+  KAFKA_BROKERS: string
+  KAFKA_TOPICS: string
+  KAFKA_GROUP_ID: string
+  KAFKA_CLIENT_ID?: string
+  KAFKA_FROM_BEGINNING: boolean
+  KAFKA_SESSION_TIMEOUT_MS: number
+  KAFKA_HEARTBEAT_INTERVAL_MS: number
+  KAFKA_SSL: boolean
+  KAFKA_SASL_MECHANISM: '' | SaslMechanism
+  KAFKA_SASL_USERNAME: string
+  KAFKA_SASL_PASSWORD: string
+  COMMIT_MODE: CommitMode
+  COMMIT_WINDOW: number
+  AUTO_COMMIT_INTERVAL_MS: number
+  PARTITION_CONCURRENCY: number
+  HANDLER: string
+  HANDLER_TIMEOUT_MS: number
+  VALUE_FORMAT: ValueFormat
+  DEAD_LETTER_TOPIC: string
+  SHUTDOWN_TIMEOUT_MS: number
+  STALL_TIMEOUT_MS: number
+  PORT: number
+  HOST: string
+  LOG_LEVEL: (typeof LOG_LEVELS)[number]
+}
