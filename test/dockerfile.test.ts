@@ -1,0 +1,135 @@
+/**
+ * The container image, checked from the Dockerfile text (no Docker engine in CI): multi-stage,
+ * production-only runtime, numeric non-root user, signals reaching Node through an init, and a
+ * HEALTHCHECK that needs no curl. Plus the .dockerignore that keeps host builds out.
+ */
+import { readFileSync } from 'node:fs'
+import { describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import {
+  dockerignoreExcludes,
+  envOf,
+  execForm,
+  parseDockerfile,
+  stages,
+  type Instruction,
+  type Stage,
+} from './support/ship-dockerfile.ts'
+
+const root = new URL('../', import.meta.url)
+const dockerfile = readFileSync(new URL('Dockerfile', root), 'utf8')
+const dockerignore = readFileSync(new URL('.dockerignore', root), 'utf8')
+const all = parseDockerfile(dockerfile)
+const allStages = stages(all)
+const runtime = allStages.at(-1) as Stage
+
+const last = (stage: Stage, keyword: string): Instruction | undefined =>
+  stage.instructions.filter((i) => i.keyword === keyword).at(-1)
+const runs = (stage: Stage): string[] => stage.instructions.filter((i) => i.keyword === 'RUN').map((i) => i.args)
+
+describe('Dockerfile', () => {
+  it('is multi-stage: a build stage that compiles, a runtime stage that copies the result', () => {
+    assert.ok(allStages.length >= 2, `expected at least 2 FROM stages, found ${allStages.length}`)
+    const build = allStages[0] as Stage
+    assert.ok(build.name, 'the build stage is named (FROM ... AS build)')
+    assert.ok(
+      runs(build).some((r) => /\bnpm ci\b/.test(r)),
+      'the build stage installs with npm ci',
+    )
+    assert.ok(
+      runs(build).some((r) => /\bnpm run build\b|\btsc\b/.test(r)),
+      'the build stage compiles TypeScript (npm run build / tsc)',
+    )
+    const copies = runtime.instructions.filter((i) => i.keyword === 'COPY').map((i) => i.args)
+    assert.ok(
+      copies.some((c) => c.includes(`--from=${build.name}`) && /\bdist\b/.test(c)),
+      `the runtime stage copies dist from the build stage; COPY lines: ${JSON.stringify(copies)}`,
+    )
+  })
+
+  it('runs on the current Node LTS (24) in every stage, with a pinned major tag', () => {
+    for (const stage of allStages) {
+      assert.match(stage.image, /^(docker\.io\/(library\/)?)?node:24[.-]/, `stage ${stage.name ?? '?'} uses ${stage.image}`)
+      assert.doesNotMatch(stage.image, /:latest$|:lts/, 'a floating tag is not pinned')
+    }
+  })
+
+  it('installs production dependencies only in the runtime stage, with NODE_ENV=production', () => {
+    const rs = runs(runtime)
+    assert.ok(
+      rs.some((r) => /\bnpm ci\b/.test(r) && /--omit=dev\b/.test(r)),
+      `runtime stage must run "npm ci --omit=dev"; RUN lines: ${JSON.stringify(rs)}`,
+    )
+    assert.ok(!rs.some((r) => /\bnpm (install|i)\b/.test(r)), 'no npm install (not lockfile-exact) in runtime')
+    assert.equal(envOf(runtime).get('NODE_ENV'), 'production')
+  })
+
+  it('runs as a numeric non-root USER', () => {
+    const user = last(runtime, 'USER')
+    assert.ok(user, 'runtime stage sets USER')
+    const m = /^(\d+)(?::(\d+))?$/.exec(user.args)
+    assert.ok(m, `USER must be numeric (uid or uid:gid) so Kubernetes can verify runAsNonRoot, got "${user.args}"`)
+    assert.notEqual(Number(m[1]), 0, 'USER must not be root (0)')
+    if (m[2] !== undefined) assert.notEqual(Number(m[2]), 0, 'group must not be root (0)')
+    // Nothing after USER switches back to root.
+    const afterUser = runtime.instructions.slice(runtime.instructions.indexOf(user) + 1)
+    assert.ok(!afterUser.some((i) => i.keyword === 'RUN'), 'no RUN after USER (it would run as the app user anyway)')
+  })
+
+  it('starts through tini with exec-form ENTRYPOINT and a CMD running dist/server.js', () => {
+    const entry = last(runtime, 'ENTRYPOINT')
+    assert.ok(entry, 'runtime stage has an ENTRYPOINT')
+    const ep = execForm(entry.args)
+    assert.ok(ep, `ENTRYPOINT must be exec form (JSON array), got ${entry.args}`)
+    assert.match(ep[0] ?? '', /(^|\/)(tini|dumb-init|docker-init)$/, `ENTRYPOINT starts an init, got ${ep[0]}`)
+    if (/tini$/.test(ep[0] ?? '')) {
+      assert.equal(ep.at(-1), '--', 'tini gets "--" so the CMD args are not parsed as its own')
+      // The init must exist in the image: installed by a RUN of the runtime stage.
+      assert.ok(
+        runs(runtime).some((r) => /\btini\b/.test(r)) ||
+          runtime.instructions.some((i) => i.keyword === 'COPY' && i.args.includes('tini')),
+        'tini is installed in the runtime stage',
+      )
+    }
+    const cmd = last(runtime, 'CMD')
+    assert.ok(cmd, 'runtime stage has a CMD')
+    const argv = execForm(cmd.args)
+    assert.ok(argv, `CMD must be exec form (JSON array), got ${cmd.args}`)
+    assert.equal(argv[0], 'node', 'CMD runs node directly (no npm, no shell: they do not forward SIGTERM)')
+    assert.match(argv[1] ?? '', /(^|\/)dist\/server\.js$/)
+  })
+
+  it('has a HEALTHCHECK on the Node health script, without curl or wget', () => {
+    const hc = last(runtime, 'HEALTHCHECK')
+    assert.ok(hc, 'runtime stage has a HEALTHCHECK')
+    assert.doesNotMatch(hc.args, /\b(curl|wget)\b/)
+    assert.match(hc.args, /\bCMD\b/)
+    const argv = execForm(hc.args.slice(hc.args.indexOf('CMD') + 3))
+    assert.ok(argv, 'HEALTHCHECK CMD is exec form')
+    assert.equal(argv[0], 'node')
+    assert.match(argv[1] ?? '', /(^|\/)dist\/healthcheck\.js$/)
+    // The script exists as TypeScript and is compiled by the build (tsconfig.build.json: src/).
+    assert.ok(readFileSync(new URL('src/healthcheck.ts', root), 'utf8').includes('/healthz'))
+  })
+
+  it('exposes the HTTP port 8080 (PORT default)', () => {
+    const exposed = runtime.instructions.filter((i) => i.keyword === 'EXPOSE').flatMap((i) => i.args.split(/\s+/))
+    assert.ok(
+      exposed.some((p) => p.replace(/\/tcp$/, '') === '8080'),
+      `EXPOSE 8080 expected, got ${exposed.join(',')}`,
+    )
+  })
+})
+
+describe('.dockerignore', () => {
+  for (const path of ['node_modules', 'node_modules/kafkajs/package.json', 'dist', 'dist/server.js', '.git']) {
+    it(`excludes ${path}`, () => {
+      assert.ok(dockerignoreExcludes(dockerignore, path), `${path} would be sent to the build context`)
+    })
+  }
+  for (const path of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'src/server.ts']) {
+    it(`keeps ${path}, which the build needs`, () => {
+      assert.ok(!dockerignoreExcludes(dockerignore, path), `${path} is excluded but the build stage copies it`)
+    })
+  }
+})
