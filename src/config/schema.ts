@@ -76,7 +76,7 @@ export const configSchema = {
   // A SASL mechanism needs both credentials.
   if: { properties: { KAFKA_SASL_MECHANISM: { enum: [...SASL_MECHANISMS] } }, required: ['KAFKA_SASL_MECHANISM'] },
   then: {
-    properties: { KAFKA_SASL_USERNAME: { minLength: 1 }, KAFKA_SASL_PASSWORD: { minLength: 1 } },
+    properties: { KAFKA_SASL_USERNAME: { type: 'string', minLength: 1 }, KAFKA_SASL_PASSWORD: { type: 'string', minLength: 1 } },
     required: ['KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD'],
   },
 } as const

@@ -1,0 +1,170 @@
+/**
+ * THE AT-MOST-ONCE RULE (COMMIT_MODE=sync) lives in this file.
+ *
+ *   A message is handed to the handler only after the group coordinator has ACKNOWLEDGED a
+ *   commit of an offset beyond it (offset + 1 or more).
+ *
+ * So a crash can lose a message (committed, not yet processed) but never process it twice.
+ * COMMIT_WINDOW=N lets one commit cover the next N messages of the partition; at most N are
+ * ever committed-but-unprocessed ("at risk"), counting from the message being processed when
+ * the commit was sent. If a commit fails, the messages it would have covered are not
+ * processed and are left unresolved, so kafkajs fetches them again.
+ *
+ * Pipelining: while the covered messages are processed, the commit for the next window may
+ * already be in flight (one per partition, so acknowledgements stay in order). It is sent when
+ * the covered messages left would take about one commit round trip to process; its target is
+ * still at most N messages past the message being processed, so the bound above holds.
+ */
+import type { KafkaMessage } from 'kafkajs'
+import type { PartitionCommitter, CommitFn } from './committer.ts'
+import type { Outcome } from '../message/process.ts'
+import type { PartitionMetrics } from '../metrics.ts'
+
+/** What the batch loop needs from the consumer around it. */
+export interface BatchContext {
+  topic: string
+  partition: number
+  messages: KafkaMessage[]
+  highWatermark: string
+  committer: PartitionCommitter
+  commit: CommitFn
+  /** COMMIT_WINDOW. */
+  window: number
+  metrics: PartitionMetrics
+  /** False once shutdown began or the partition is being revoked: no NEW window is committed. */
+  mayCommit: () => boolean
+  /** Aborted at the shutdown deadline. */
+  deadline: AbortSignal
+  process: (message: KafkaMessage) => Promise<Outcome>
+  /** Mark the message consumed for kafkajs (its next fetch starts after it). */
+  resolve: (offset: string) => void
+  /** kafkajs heartbeat; lets a rebalance surface while a long batch runs. */
+  heartbeat: () => Promise<void>
+  /** Per-partition position state shared with the other modes. */
+  position: PartitionPosition
+  /** Called for each committed message that is dropped at the shutdown deadline. */
+  drop: (message: KafkaMessage) => void
+}
+
+/** Where processing of a partition stands. */
+export interface PartitionPosition {
+  /** The next offset to process; messages below it were processed (or skipped) already. */
+  next: number
+  /** Moving average of handler time per message, in ms (for the pipeline). */
+  perMessageMs: number
+}
+
+/**
+ * How many covered messages may remain when the next window's commit is sent early.
+ * 0 when processing a whole window takes less than a round trip (then an early commit would
+ * only shrink the window without hiding any latency), else about a round trip's worth of
+ * messages, and never more than half the window.
+ */
+export function earlyCommitThreshold(window: number, rttMs: number, perMessageMs: number): number {
+  if (window < 2 || perMessageMs <= 0 || window * perMessageMs < rttMs) return 0
+  return Math.min(Math.floor(window / 2), Math.ceil(rttMs / perMessageMs))
+}
+
+/** Consume one batch of one partition in strict at-most-once order. */
+export async function consumeBatchSync(b: BatchContext): Promise<void> {
+  const { messages, committer, position } = b
+  const n = messages.length
+  let i = 0 // the next message to process
+  let covered = 0 // messages[i, covered) are committed (acknowledged) and not processed yet
+  let failed = false // a commit failed: this batch commits nothing more
+  let busyMs = 0 // handler time since the last estimate
+  let busyCount = 0
+
+  /** Extend `covered` to every message below the acknowledged committed offset. */
+  const advanceCovered = (): void => {
+    while (covered < n && Number(messages[covered]!.offset) < committer.acked) covered++
+  }
+  /** Send the commit of the next window: at most `window` messages past message i. */
+  const sendWindow = (): Promise<boolean> => {
+    const end = Math.min(i + b.window, n)
+    const target = Number(messages[end - 1]!.offset) + 1
+    return committer.commit(target, end - covered, b.commit).then((ok) => {
+      if (ok) {
+        const was = covered
+        advanceCovered()
+        b.metrics.atRisk.inc(covered - was)
+      } else {
+        failed = true
+      }
+      return ok
+    })
+  }
+
+  while (i < n) {
+    const message = messages[i]!
+    const offset = Number(message.offset)
+
+    // Fetched again but already ours and processed (never hand it over twice).
+    if (offset < position.next) {
+      if (i < covered) b.metrics.atRisk.dec()
+      b.resolve(message.offset)
+      i++
+      if (covered < i) covered = i
+      continue
+    }
+
+    if (i >= covered) {
+      // Not covered by an acknowledged commit: the handler must not see it yet.
+      if (committer.busy) {
+        await committer.settle()
+        advanceCovered()
+        continue
+      }
+      // A failed commit, shutdown or revocation: no NEW window. The rest is fetched again.
+      if (failed || !b.mayCommit()) break
+      if (!(await sendWindow())) break
+      await b.heartbeat()
+      continue
+    }
+
+    // Covered: committed and acknowledged. Past the shutdown deadline it is dropped instead.
+    if (b.deadline.aborted) break
+
+    // Pipeline the next window's commit while this one is processed.
+    if (
+      !committer.busy &&
+      covered < n &&
+      !failed &&
+      b.mayCommit() &&
+      covered - i <= earlyCommitThreshold(b.window, committer.rttMs, position.perMessageMs)
+    ) {
+      void sendWindow()
+    }
+
+    const started = performance.now()
+    const outcome = await b.process(message)
+    busyMs += performance.now() - started
+    b.metrics.atRisk.dec()
+    b.resolve(message.offset)
+    position.next = offset + 1
+    i++
+    if (outcome === 'abandoned') break
+
+    if (++busyCount >= b.window || i === covered) {
+      const per = busyMs / busyCount
+      position.perMessageMs = position.perMessageMs === 0 ? per : position.perMessageMs * 0.7 + per * 0.3
+      busyMs = 0
+      busyCount = 0
+    }
+  }
+
+  // A pipelined commit may still be in flight: if it is acknowledged, its messages are ours.
+  if (committer.busy) {
+    await committer.settle()
+    advanceCovered()
+  }
+  // Committed but not processed: only possible past the shutdown deadline (or revocation by
+  // deadline). Each one is logged and counted; nothing silently disappears.
+  for (let k = i; k < covered; k++) {
+    const m = messages[k]!
+    if (Number(m.offset) < position.next) continue
+    b.metrics.atRisk.dec()
+    b.drop(m)
+  }
+  b.metrics.lag.set(Math.max(0, Number(b.highWatermark) - position.next))
+}

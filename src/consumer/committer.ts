@@ -1,0 +1,157 @@
+/**
+ * Offset commits for one partition. One commit is in flight at a time, so acknowledgements
+ * arrive in order and the committed position never moves backwards (a retried older commit
+ * landing after a newer one would re-deliver, i.e. duplicate, messages).
+ */
+import type { Logger } from 'pino'
+import type { Metrics, PartitionMetrics } from '../metrics.ts'
+
+/** Sends an OffsetCommit of `offset` (the next offset to read) and resolves when acknowledged. */
+export type CommitFn = (offset: number) => Promise<void>
+
+const REBALANCE_TYPES = new Set(['REBALANCE_IN_PROGRESS', 'NOT_COORDINATOR_FOR_GROUP', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID'])
+
+/** kafkajs errors that mean "this member must rejoin the group": kafkajs handles them when rethrown. */
+export function isRebalanceError(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && REBALANCE_TYPES.has(String((err as { type?: unknown }).type))
+}
+
+/** Retriable commit errors are retried this many times, this far apart, before giving up. */
+const RETRIES = 2
+const RETRY_DELAY_MS = 50
+
+export class PartitionCommitter {
+  /** The last acknowledged committed offset (the next offset to read); -1 before the first. */
+  acked = -1
+  /** The last error of a failed commit; cleared by the next success. */
+  lastError: unknown = undefined
+  /** Moving average of commit round trips, for the pipeline. */
+  rttMs = 0
+  private inflight: Promise<boolean> | undefined
+  /** async/auto modes: the newest position asked for, and how many messages it adds. */
+  private wanted = -1
+  private wantedCount = 0
+  private latestFn: CommitFn | undefined
+  private readonly where: { topic: string; partition: number }
+
+  constructor(
+    topic: string,
+    partition: number,
+    private readonly metrics: Metrics,
+    private readonly partitionMetrics: PartitionMetrics,
+    private readonly log: Logger,
+    private readonly mode: string,
+  ) {
+    this.where = { topic, partition }
+  }
+
+  get busy(): boolean {
+    return this.inflight !== undefined
+  }
+
+  /**
+   * Commit `offset`, covering `count` more messages. Resolves true once the coordinator has
+   * acknowledged it, false when it failed (the error is counted, logged and kept in lastError).
+   * Never rejects. Callers must not call it while `busy`.
+   */
+  commit(offset: number, count: number, commitFn: CommitFn): Promise<boolean> {
+    if (this.inflight) throw new Error('a commit is already in flight for this partition')
+    const p = this.send(offset, count, commitFn).finally(() => {
+      this.inflight = undefined
+    })
+    this.inflight = p
+    return p
+  }
+
+  /**
+   * async mode: ask for `offset` to be committed, without waiting. Requests coalesce: one
+   * commit is in flight, and when it is acknowledged the newest position asked for since is
+   * sent. A failed commit is counted and logged; the next request tries again.
+   */
+  request(offset: number, commitFn: CommitFn): void {
+    if (offset > this.wanted) this.wanted = offset
+    this.wantedCount++
+    this.latestFn = commitFn
+    this.pump()
+  }
+
+  /** auto mode: kafkajs committed `offset` itself; `count` messages were processed since. */
+  noteCommitted(offset: number): void {
+    if (offset <= this.acked) return
+    this.acked = offset
+    this.partitionMetrics.committed.inc(this.wantedCount)
+    this.wantedCount = 0
+  }
+
+  /** auto mode: a message was processed (and will be committed by kafkajs later). */
+  noteProcessed(offset: number): void {
+    if (offset > this.wanted) this.wanted = offset
+    this.wantedCount++
+  }
+
+  /** The position that a final commit should write, if it is ahead of the acknowledged one. */
+  get pending(): number | undefined {
+    return this.wanted > this.acked ? this.wanted : undefined
+  }
+
+  /** Shutdown: wait for the commit in flight, then commit whatever is still pending, synchronously. */
+  async flush(commitFn: CommitFn): Promise<boolean> {
+    await this.settle()
+    const target = this.pending
+    if (target === undefined) return true
+    const count = this.wantedCount
+    this.wantedCount = 0
+    const ok = await this.commit(target, count, commitFn)
+    if (!ok) this.wantedCount += count
+    return ok
+  }
+
+  private pump(): void {
+    if (this.inflight || this.wanted <= this.acked || !this.latestFn) return
+    const target = this.wanted
+    const count = this.wantedCount
+    this.wantedCount = 0
+    void this.commit(target, count, this.latestFn).then((ok) => {
+      if (ok) this.pump()
+      else this.wantedCount += count
+    })
+  }
+
+  /** Wait for the commit in flight, if any. Resolves false when it failed. */
+  settle(): Promise<boolean> {
+    return this.inflight ?? Promise.resolve(this.lastError === undefined)
+  }
+
+  private async send(offset: number, count: number, commitFn: CommitFn): Promise<boolean> {
+    for (let attempt = 0; ; attempt++) {
+      const started = performance.now()
+      try {
+        await commitFn(offset)
+        const seconds = (performance.now() - started) / 1000
+        this.metrics.commitDuration.observe({ mode: this.mode }, seconds)
+        this.rttMs = this.rttMs === 0 ? seconds * 1000 : this.rttMs * 0.8 + seconds * 200
+        if (offset > this.acked) this.acked = offset
+        this.lastError = undefined
+        this.partitionMetrics.committed.inc(count)
+        return true
+      } catch (err) {
+        const type = String((err as { type?: unknown }).type ?? (err as Error).name ?? 'Error')
+        this.metrics.commitErrors.inc({ mode: this.mode, error: type })
+        const retriable = (err as { retriable?: unknown }).retriable === true && !isRebalanceError(err)
+        if (retriable && attempt < RETRIES) {
+          this.log.debug({ ...this.where, offset, attempt, error: (err as Error).message }, 'commit failed, retrying')
+          await new Promise((r) => setTimeout(r, RETRY_DELAY_MS * (attempt + 1)))
+          continue
+        }
+        this.lastError = err
+        this.log.warn(
+          { ...this.where, offset, error: (err as Error).message, errorType: type },
+          this.mode === 'sync'
+            ? 'commit failed; the messages it covered are not processed and will be fetched again'
+            : 'commit failed; the messages it covered may be delivered again',
+        )
+        return false
+      }
+    }
+  }
+}

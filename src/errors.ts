@@ -1,0 +1,57 @@
+/** Typed errors with stable codes: logs, tests and operators match on `code`, never on text. */
+export const ErrorCode = {
+  CONFIG_INVALID: 'AMO_CONFIG_INVALID',
+  HANDLER_NOT_FOUND: 'AMO_HANDLER_NOT_FOUND',
+  HANDLER_INVALID: 'AMO_HANDLER_INVALID',
+  DECODE_FAILED: 'AMO_DECODE_FAILED',
+  HANDLER_TIMEOUT: 'AMO_HANDLER_TIMEOUT',
+  SHUTDOWN_TIMEOUT: 'AMO_SHUTDOWN_TIMEOUT',
+} as const
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode]
+
+export class AmoError extends Error {
+  readonly code: ErrorCode
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = new.target.name
+    this.code = code
+  }
+}
+
+/** A configuration variable is missing or invalid. `variable` names it. */
+export class ConfigError extends AmoError {
+  readonly variable: string
+  constructor(variable: string, message: string, options?: { cause?: unknown }) {
+    super(ErrorCode.CONFIG_INVALID, message, options)
+    this.variable = variable
+  }
+}
+
+/** HANDLER does not resolve to a module, or the module has no function to call. */
+export class HandlerLoadError extends AmoError {}
+
+/** A message value could not be decoded in the configured VALUE_FORMAT. */
+export class DecodeError extends AmoError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(ErrorCode.DECODE_FAILED, message, options)
+  }
+}
+
+/** The handler did not settle within HANDLER_TIMEOUT_MS. */
+export class HandlerTimeoutError extends AmoError {
+  constructor(timeoutMs: number) {
+    super(ErrorCode.HANDLER_TIMEOUT, `handler did not finish within ${timeoutMs} ms`)
+  }
+}
+
+/** Graceful shutdown passed SHUTDOWN_TIMEOUT_MS with committed messages left unprocessed. */
+export class ShutdownTimeoutError extends AmoError {
+  readonly abandoned: number
+  constructor(timeoutMs: number, abandoned: number) {
+    super(
+      ErrorCode.SHUTDOWN_TIMEOUT,
+      `shutdown passed SHUTDOWN_TIMEOUT_MS=${timeoutMs}; ${abandoned} committed message(s) were not processed`,
+    )
+    this.abandoned = abandoned
+  }
+}

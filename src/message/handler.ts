@@ -1,0 +1,80 @@
+import { existsSync } from 'node:fs'
+import { isAbsolute, resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import type { IHeaders } from 'kafkajs'
+import type { Logger } from 'pino'
+import { ErrorCode, HandlerLoadError } from '../errors.ts'
+import { printable, type DecodedValue } from './decode.ts'
+
+/** What a handler receives: the message, decoded in VALUE_FORMAT. */
+export interface ConsumedMessage {
+  topic: string
+  partition: number
+  /** Offset as a decimal string (Kafka offsets are 64-bit). */
+  offset: string
+  /** Raw key bytes, or null. */
+  key: Buffer | null
+  /** json: the parsed value; text: a string; binary: a Buffer; a tombstone: null. */
+  value: DecodedValue
+  headers: IHeaders
+  /** Message timestamp, milliseconds since the epoch, as a string. */
+  timestamp: string
+}
+
+export interface HandlerContext {
+  /** Fires when HANDLER_TIMEOUT_MS passes or the shutdown deadline is reached: stop and return. */
+  readonly signal: AbortSignal
+  readonly log: Logger
+}
+
+/**
+ * A message handler. It runs at most once per message (the offset is already committed).
+ * A throw or a rejection counts the message as failed; it is never retried.
+ */
+export type Handler = (message: ConsumedMessage, context: HandlerContext) => unknown
+
+/** `log`: one `"msg":"consumed"` line per message with topic, partition, offset, key and value. */
+export function logHandler(message: ConsumedMessage, { log }: HandlerContext): void {
+  const value = Buffer.isBuffer(message.value) ? printable(message.value) : message.value
+  log.info(
+    { topic: message.topic, partition: message.partition, offset: message.offset, key: printable(message.key), value },
+    'consumed',
+  )
+}
+
+/** `noop`: does nothing (benchmarks, or when only the metrics matter). */
+export function noopHandler(): void {}
+
+/** Resolve HANDLER: `log`, `noop`, or a path to a module whose default export is the handler. */
+export async function loadHandler(spec: string, cwd = process.cwd()): Promise<Handler> {
+  if (spec === 'log') return logHandler
+  if (spec === 'noop') return noopHandler
+  const file = isAbsolute(spec) ? spec : resolve(cwd, spec)
+  if (!existsSync(file)) {
+    throw new HandlerLoadError(
+      ErrorCode.HANDLER_NOT_FOUND,
+      `invalid configuration: HANDLER=${JSON.stringify(spec)}: no such file ${file} (use log, noop, or a path to a module)`,
+    )
+  }
+  let mod: Record<string, unknown>
+  try {
+    mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>
+  } catch (err) {
+    throw new HandlerLoadError(
+      ErrorCode.HANDLER_INVALID,
+      `invalid configuration: HANDLER=${JSON.stringify(spec)}: the module failed to load: ${(err as Error).message}`,
+      { cause: err },
+    )
+  }
+  // ESM default export, or a CommonJS module.exports = fn (seen as default), or `export const handler`.
+  const candidate = [mod.default, (mod.default as Record<string, unknown> | undefined)?.default, mod.handler].find(
+    (c) => typeof c === 'function',
+  )
+  if (typeof candidate !== 'function') {
+    throw new HandlerLoadError(
+      ErrorCode.HANDLER_INVALID,
+      `invalid configuration: HANDLER=${JSON.stringify(spec)}: the module's default export is not a function`,
+    )
+  }
+  return candidate as Handler
+}

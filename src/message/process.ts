@@ -1,0 +1,145 @@
+/**
+ * Processing one message that is already committed: decode, run the handler under its time
+ * limit and the shutdown deadline, count the outcome. A plain function of its dependencies,
+ * unit-tested without Kafka. Nothing here can throw: every failure is counted, logged with
+ * topic, partition and offset, and the loop goes on (at-most-once: no retry).
+ */
+import type { KafkaMessage } from 'kafkajs'
+import type { Logger } from 'pino'
+import { ErrorCode, HandlerTimeoutError } from '../errors.ts'
+import type { LossReason, PartitionMetrics } from '../metrics.ts'
+import type { DecodedValue } from './decode.ts'
+import type { ConsumedMessage, Handler, HandlerContext } from './handler.ts'
+
+export type Outcome = 'ok' | 'failed' | 'skipped' | 'abandoned'
+
+/** Best-effort copy of a failed message to DEAD_LETTER_TOPIC; must never block or throw. */
+export type DeadLetterFn = (source: { topic: string; partition: number; message: KafkaMessage }, reason: LossReason, error: unknown) => void
+
+export interface ProcessDeps {
+  decode: (value: Buffer | null) => DecodedValue
+  handler: Handler
+  /** 0: no limit. */
+  handlerTimeoutMs: number
+  /** Aborted when the shutdown deadline passes: the handler is abandoned. */
+  deadline: AbortSignal
+  log: Logger
+  metrics: PartitionMetrics
+  deadLetter?: DeadLetterFn | undefined
+}
+
+const errorFields = (err: unknown) =>
+  err instanceof Error
+    ? { error: err.message, errorName: err.name, code: (err as { code?: unknown }).code }
+    : { error: String(err) }
+
+/** A context whose AbortSignal is only created when the handler asks for it. */
+class LazyContext implements HandlerContext {
+  readonly log: Logger
+  private readonly deadline: AbortSignal
+  private controller: AbortController | undefined
+  constructor(log: Logger, deadline: AbortSignal) {
+    this.log = log
+    this.deadline = deadline
+  }
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController()
+      if (this.deadline.aborted) this.controller.abort(this.deadline.reason)
+    }
+    return this.controller.signal
+  }
+  abort(reason: unknown): void {
+    this.controller?.abort(reason)
+  }
+}
+
+type Settled = { kind: 'ok' } | { kind: 'error'; error: unknown } | { kind: 'timeout' } | { kind: 'deadline' }
+
+function settle(pending: PromiseLike<unknown>, timeoutMs: number, deadline: AbortSignal): Promise<Settled> {
+  return new Promise<Settled>((resolvePromise) => {
+    let timer: NodeJS.Timeout | undefined
+    const done = (s: Settled) => {
+      if (timer) clearTimeout(timer)
+      deadline.removeEventListener('abort', onDeadline)
+      resolvePromise(s)
+    }
+    const onDeadline = () => done({ kind: 'deadline' })
+    if (deadline.aborted) return done({ kind: 'deadline' })
+    deadline.addEventListener('abort', onDeadline, { once: true })
+    if (timeoutMs > 0) timer = setTimeout(() => done({ kind: 'timeout' }), timeoutMs)
+    pending.then(
+      () => done({ kind: 'ok' }),
+      (error: unknown) => done({ kind: 'error', error }),
+    )
+  })
+}
+
+export async function processMessage(
+  topic: string,
+  partition: number,
+  raw: KafkaMessage,
+  deps: ProcessDeps,
+): Promise<Outcome> {
+  const { metrics, log } = deps
+  const where = { topic, partition, offset: raw.offset }
+
+  let value: DecodedValue
+  try {
+    value = deps.decode(raw.value)
+  } catch (error) {
+    metrics.skipped('undecodable')
+    metrics.lost('undecodable')
+    log.warn({ ...where, ...errorFields(error), lost: true }, 'undecodable message skipped')
+    deps.deadLetter?.({ topic, partition, message: raw }, 'undecodable', error)
+    return 'skipped'
+  }
+
+  const message: ConsumedMessage = {
+    topic,
+    partition,
+    offset: raw.offset,
+    key: raw.key ?? null,
+    value,
+    headers: raw.headers ?? {},
+    timestamp: raw.timestamp,
+  }
+  const context = new LazyContext(log, deps.deadline)
+
+  let settled: Settled
+  try {
+    const result = deps.handler(message, context)
+    settled =
+      result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function'
+        ? await settle(result as PromiseLike<unknown>, deps.handlerTimeoutMs, deps.deadline)
+        : { kind: 'ok' }
+  } catch (error) {
+    settled = { kind: 'error', error }
+  }
+
+  switch (settled.kind) {
+    case 'ok':
+      metrics.ok.inc()
+      return 'ok'
+    case 'error':
+      metrics.failed.inc()
+      metrics.lost('handler_failed')
+      log.warn({ ...where, ...errorFields(settled.error), lost: true }, 'handler failed; message lost (at-most-once: no retry)')
+      deps.deadLetter?.({ topic, partition, message: raw }, 'handler_failed', settled.error)
+      return 'failed'
+    case 'timeout': {
+      const error = new HandlerTimeoutError(deps.handlerTimeoutMs)
+      context.abort(error)
+      metrics.failed.inc()
+      metrics.lost('handler_timeout')
+      log.warn({ ...where, code: ErrorCode.HANDLER_TIMEOUT, timeoutMs: deps.handlerTimeoutMs, lost: true }, 'handler timed out and was abandoned; message lost')
+      deps.deadLetter?.({ topic, partition, message: raw }, 'handler_timeout', error)
+      return 'failed'
+    }
+    case 'deadline':
+      context.abort(deps.deadline.reason)
+      metrics.lost('shutdown')
+      log.warn({ ...where, lost: true }, 'handler abandoned at the shutdown deadline; committed message not processed')
+      return 'abandoned'
+  }
+}
