@@ -1,0 +1,457 @@
+/**
+ * The Helm chart (helm/amo-consumer), checked without a cluster: `helm lint --strict` and
+ * `helm template` over the default values and every ci/*-values.yaml, then assertions on the
+ * rendered manifests that tie the chart to the service: probe paths and port, every env var is
+ * one src/config/schema.ts knows, the grace period stays above SHUTDOWN_TIMEOUT_MS, the
+ * restricted security context, the password only through a Secret, KEDA / ServiceMonitor /
+ * PDB variants, the config checksum, and values.schema.json refusing bad values.
+ */
+import { readdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import {
+  COMMIT_MODES,
+  CONFIG_VARIABLES,
+  LOG_LEVELS,
+  SASL_MECHANISMS,
+  VALUE_FORMATS,
+  configSchema,
+} from '../src/config/schema.ts'
+import { defaultAsEnv, envValueProblem } from './support/ship-config.ts'
+import {
+  chartDir,
+  helmLint,
+  helmTemplate,
+  one,
+  ofKind,
+  render,
+  valuesFile,
+  type Container,
+  type Deployment,
+  type K8sObject,
+  type RenderOptions,
+  type Service,
+} from './support/ship-helm.ts'
+
+const ciFiles = readdirSync(join(chartDir, 'ci'))
+  .filter((f) => f.endsWith('-values.yaml'))
+  .sort()
+const variants: { name: string; opts: RenderOptions }[] = [
+  { name: 'default values', opts: {} },
+  ...ciFiles.map((f) => ({ name: `ci/${f}`, opts: { files: [`ci/${f}`] } })),
+]
+
+// ---------------------------------------------------------------------------------------------
+// Reading a render.
+
+interface Rendered {
+  docs: K8sObject[]
+  deployment: Deployment
+  container: Container
+  /** The container's environment as the service sees it: ConfigMap (envFrom) + env. */
+  env: Map<string, string>
+  /** Names set in `env` (not envFrom), with their EnvVar. */
+  envVars: Container['env']
+  configMapData: Record<string, string>
+}
+
+function read(docs: K8sObject[]): Rendered {
+  const deployment = one<Deployment>(docs, 'Deployment')
+  const pod = deployment.spec.template.spec
+  assert.equal(pod.containers.length, 1, 'one container')
+  const container = pod.containers[0] as Container
+  const env = new Map<string, string>()
+  let configMapData: Record<string, string> = {}
+  for (const src of container.envFrom ?? []) {
+    if (!src.configMapRef) continue
+    const cm = ofKind(docs, 'ConfigMap').find((c) => c.metadata.name === src.configMapRef?.name)
+    assert.ok(cm, `envFrom references ConfigMap ${src.configMapRef.name}, which the chart does not render`)
+    configMapData = cm.data ?? {}
+    for (const [k, v] of Object.entries(configMapData)) env.set(k, v)
+  }
+  for (const e of container.env ?? []) env.set(e.name, e.value ?? '<from secret/configmap ref>')
+  return { docs, deployment, container, env, envVars: container.env ?? [], configMapData }
+}
+
+const renderRead = (opts: RenderOptions = {}): Rendered => read(render(opts))
+
+const shutdownTimeoutMs = (r: Rendered): number =>
+  Number(r.env.get('SHUTDOWN_TIMEOUT_MS') ?? configSchema.properties.SHUTDOWN_TIMEOUT_MS.default)
+
+const graceSeconds = (r: Rendered): number => {
+  const g = r.deployment.spec.template.spec.terminationGracePeriodSeconds
+  assert.equal(typeof g, 'number', 'terminationGracePeriodSeconds is set (the Kubernetes default is 30 s)')
+  return g as number
+}
+
+/** Fails unless `helm template` and `helm lint --strict` both refuse the values. */
+function assertRefused(opts: RenderOptions, expected: RegExp): void {
+  const t = helmTemplate(opts)
+  assert.notEqual(t.status, 0, `helm template accepted ${JSON.stringify(opts)}`)
+  assert.match(t.stderr, expected)
+  const l = helmLint(opts)
+  assert.notEqual(l.status, 0, `helm lint --strict accepted ${JSON.stringify(opts)}`)
+}
+
+// ---------------------------------------------------------------------------------------------
+
+describe('helm chart: lint', () => {
+  it('has the ci/ variants CI is expected to cover', () => {
+    for (const f of ['servicemonitor-values.yaml', 'keda-values.yaml', 'existing-secret-values.yaml']) {
+      assert.ok(ciFiles.includes(f), `helm/amo-consumer/ci/${f} is missing`)
+    }
+  })
+
+  for (const v of variants) {
+    it(`helm lint --strict passes with ${v.name}`, () => {
+      const r = helmLint(v.opts)
+      assert.equal(r.status, 0, `helm lint --strict failed:\n${r.stdout}${r.stderr}`)
+      assert.doesNotMatch(r.stdout, /\[(WARNING|ERROR)\]/)
+    })
+  }
+})
+
+describe('helm chart: rendered manifests agree with the service', () => {
+  for (const v of variants) {
+    describe(v.name, () => {
+      const r = renderRead(v.opts)
+      const pod = r.deployment.spec.template.spec
+
+      it('probes: startup and liveness GET /healthz, readiness GET /readyz, on the named port http', () => {
+        const { startupProbe, livenessProbe, readinessProbe } = r.container
+        assert.equal(startupProbe?.httpGet?.path, '/healthz')
+        assert.equal(livenessProbe?.httpGet?.path, '/healthz')
+        assert.equal(readinessProbe?.httpGet?.path, '/readyz')
+        for (const p of [startupProbe, livenessProbe, readinessProbe]) assert.equal(p?.httpGet?.port, 'http')
+      })
+
+      it('the port named http is the PORT the service listens on, and the Service targets it', () => {
+        const http = (r.container.ports ?? []).find((p) => p.name === 'http')
+        assert.ok(http, 'the container declares a port named http')
+        const port = Number(r.env.get('PORT') ?? defaultAsEnv('PORT'))
+        assert.equal(http.containerPort, port, 'containerPort "http" equals PORT')
+        const svc = one<Service>(r.docs, 'Service')
+        const sp = svc.spec.ports.find((p) => p.name === 'http')
+        assert.ok(sp, 'the Service has a port named http (for the ServiceMonitor)')
+        assert.equal(sp.targetPort, 'http')
+        for (const [k, val] of Object.entries(svc.spec.selector)) {
+          assert.equal(r.deployment.spec.template.metadata.labels?.[k], val, `Service selector ${k} matches the pods`)
+        }
+      })
+
+      it('every environment variable is one src/config/schema.ts knows, with a valid value', () => {
+        assert.ok(r.env.size > 0)
+        for (const name of r.env.keys()) {
+          assert.ok(CONFIG_VARIABLES.includes(name), `the container gets ${name}, unknown to src/config/schema.ts`)
+        }
+        for (const [name, value] of Object.entries(r.configMapData)) {
+          const problem = envValueProblem(name, value)
+          assert.equal(problem, undefined, problem)
+        }
+        for (const required of configSchema.required) assert.ok(r.env.has(required), `${required} is set`)
+      })
+
+      it('terminationGracePeriodSeconds is above SHUTDOWN_TIMEOUT_MS', () => {
+        const grace = graceSeconds(r)
+        const timeout = shutdownTimeoutMs(r)
+        assert.ok(grace * 1000 > timeout, `grace ${grace} s is not above SHUTDOWN_TIMEOUT_MS ${timeout} ms`)
+        const preStop = r.container.lifecycle?.preStop
+        assert.equal(preStop, undefined, 'no preStop hook (readiness turns 503 at once on SIGTERM)')
+      })
+
+      it('restricted security context, read-only root with an emptyDir at /tmp', () => {
+        const psc = pod.securityContext
+        assert.equal(psc?.runAsNonRoot, true)
+        assert.equal(typeof psc?.runAsUser, 'number')
+        assert.notEqual(psc?.runAsUser, 0)
+        assert.equal(typeof psc?.fsGroup, 'number')
+        assert.equal(psc?.seccompProfile?.type, 'RuntimeDefault')
+        const csc = r.container.securityContext
+        assert.equal(csc?.allowPrivilegeEscalation, false)
+        assert.equal(csc?.readOnlyRootFilesystem, true)
+        assert.deepEqual(csc?.capabilities?.drop, ['ALL'])
+        assert.equal(csc?.capabilities?.add, undefined)
+        assert.notEqual(csc?.privileged, true)
+        const mount = (r.container.volumeMounts ?? []).find((m) => m.mountPath === '/tmp')
+        assert.ok(mount, '/tmp is mounted')
+        const vol = (pod.volumes ?? []).find((v) => v.name === mount.name)
+        assert.ok(vol && vol.emptyDir != null, '/tmp is an emptyDir')
+      })
+
+      it('the SASL password never appears as a plain value', () => {
+        assert.ok(!('KAFKA_SASL_PASSWORD' in r.configMapData), 'the password is not in the ConfigMap')
+        const pw = (r.envVars ?? []).find((e) => e.name === 'KAFKA_SASL_PASSWORD')
+        if (r.env.get('KAFKA_SASL_MECHANISM')) {
+          assert.ok(pw, 'with SASL on, the container gets KAFKA_SASL_PASSWORD')
+          assert.equal(pw.value, undefined, 'no plain value')
+          const ref = pw.valueFrom?.secretKeyRef
+          assert.ok(ref, 'KAFKA_SASL_PASSWORD comes from a secretKeyRef')
+          const secret = ofKind(r.docs, 'Secret').find((s) => s.metadata.name === ref.name)
+          if (secret) assert.ok(secret.data?.[ref.key], `the chart's Secret has the key ${ref.key}`)
+          assert.ok(r.env.get('KAFKA_SASL_USERNAME'), 'a SASL user is set')
+        } else {
+          assert.equal(pw, undefined, 'no password without SASL')
+        }
+      })
+
+      it('PodDisruptionBudget with maxUnavailable 1 selecting the pods', () => {
+        const pdb = one(r.docs, 'PodDisruptionBudget') as K8sObject & {
+          spec: { maxUnavailable: number; selector: { matchLabels: Record<string, string> } }
+        }
+        assert.equal(pdb.apiVersion, 'policy/v1')
+        assert.equal(pdb.spec.maxUnavailable, 1)
+        for (const [k, val] of Object.entries(pdb.spec.selector.matchLabels)) {
+          assert.equal(r.deployment.spec.template.metadata.labels?.[k], val)
+        }
+      })
+
+      it('app.kubernetes.io labels on every resource and on the pods; config checksum on the pods', () => {
+        for (const d of [...r.docs, { kind: 'pod template', metadata: r.deployment.spec.template.metadata }]) {
+          for (const l of ['name', 'instance', 'version', 'managed-by', 'component']) {
+            assert.ok(d.metadata.labels?.[`app.kubernetes.io/${l}`], `${d.kind} ${d.metadata.name ?? ''} lacks app.kubernetes.io/${l}`)
+          }
+        }
+        assert.match(r.deployment.spec.template.metadata.annotations?.['checksum/config'] ?? '', /^[0-9a-f]{64}$/)
+      })
+
+      it('pods do not mount a service account token (the consumer never calls the API)', () => {
+        const spec = pod as typeof pod & { automountServiceAccountToken?: boolean }
+        assert.equal(spec.automountServiceAccountToken, false)
+      })
+    })
+  }
+})
+
+describe('helm chart: variants', () => {
+  it('default values: fixed replicas, no ScaledObject, no ServiceMonitor, no Secret', () => {
+    const r = renderRead()
+    assert.equal(r.deployment.spec.replicas, 1)
+    assert.equal(ofKind(r.docs, 'ScaledObject').length, 0)
+    assert.equal(ofKind(r.docs, 'ServiceMonitor').length, 0)
+    assert.equal(ofKind(r.docs, 'Secret').length, 0)
+    assert.equal(r.deployment.spec.template.metadata.annotations?.['prometheus.io/scrape'], undefined, 'opt-in')
+  })
+
+  it('KEDA: a ScaledObject with a kafka trigger on the consumer group, and no replicas in the Deployment', () => {
+    const r = renderRead({ files: ['ci/keda-values.yaml'] })
+    assert.equal(r.deployment.spec.replicas, undefined, 'replicas must be left out when KEDA scales')
+    const so = one(r.docs, 'ScaledObject') as K8sObject & {
+      spec: {
+        scaleTargetRef: { name: string; kind?: string }
+        minReplicaCount: number
+        maxReplicaCount: number
+        triggers: { type: string; metadata: Record<string, string> }[]
+      }
+    }
+    assert.equal(so.apiVersion, 'keda.sh/v1alpha1')
+    assert.equal(so.spec.scaleTargetRef.name, r.deployment.metadata.name)
+    assert.ok(so.spec.minReplicaCount <= so.spec.maxReplicaCount)
+    const t = so.spec.triggers.find((x) => x.type === 'kafka')
+    assert.ok(t, 'a kafka trigger')
+    assert.equal(t.metadata.bootstrapServers, r.env.get('KAFKA_BROKERS'))
+    assert.equal(t.metadata.consumerGroup, r.env.get('KAFKA_GROUP_ID'))
+    assert.equal(t.metadata.topic, r.env.get('KAFKA_TOPICS'))
+    assert.match(t.metadata.lagThreshold ?? '', /^\d+$/, 'lagThreshold is a string of digits')
+    assert.equal(t.metadata.offsetResetPolicy, r.env.get('KAFKA_FROM_BEGINNING') === 'false' ? 'latest' : 'earliest')
+  })
+
+  it('KEDA with SASL: the scaler authenticates with the same Secret as the pods', () => {
+    const r = renderRead({ files: ['ci/existing-secret-values.yaml'] })
+    const so = one(r.docs, 'ScaledObject') as K8sObject & {
+      spec: { triggers: { metadata: Record<string, string>; authenticationRef?: { name: string } }[] }
+    }
+    const trigger = so.spec.triggers[0]
+    assert.equal(trigger?.metadata.sasl, 'scram_sha512', "KEDA's spelling of scram-sha-512")
+    assert.equal(trigger?.metadata.tls, 'enable')
+    const ta = one(r.docs, 'TriggerAuthentication') as K8sObject & {
+      spec: { secretTargetRef: { parameter: string; name: string; key: string }[] }
+    }
+    assert.equal(trigger?.authenticationRef?.name, ta.metadata.name)
+    const pwRef = (r.envVars ?? []).find((e) => e.name === 'KAFKA_SASL_PASSWORD')?.valueFrom?.secretKeyRef
+    const taRef = ta.spec.secretTargetRef.find((s) => s.parameter === 'password')
+    assert.deepEqual({ name: taRef?.name, key: taRef?.key }, { name: pwRef?.name, key: pwRef?.key })
+  })
+
+  it('existing Secret: the password is read from it and the chart creates no Secret', () => {
+    const r = renderRead({ files: ['ci/existing-secret-values.yaml'] })
+    assert.equal(ofKind(r.docs, 'Secret').length, 0)
+    const ref = (r.envVars ?? []).find((e) => e.name === 'KAFKA_SASL_PASSWORD')?.valueFrom?.secretKeyRef
+    assert.deepEqual(ref, { name: 'weather-consumer', key: 'password' })
+    assert.equal(r.env.get('KAFKA_SASL_MECHANISM'), 'scram-sha-512')
+    assert.equal(r.env.get('KAFKA_SSL'), 'true')
+  })
+
+  it('chart-created Secret: holds the password, and its checksum is on the pods', () => {
+    const r = renderRead({ set: ['config.sasl.mechanism=plain', 'config.sasl.username=u', 'config.sasl.password=s3cret'] })
+    const secret = one(r.docs, 'Secret')
+    assert.equal(Buffer.from(secret.data?.password ?? '', 'base64').toString(), 's3cret')
+    const ref = (r.envVars ?? []).find((e) => e.name === 'KAFKA_SASL_PASSWORD')?.valueFrom?.secretKeyRef
+    assert.deepEqual(ref, { name: secret.metadata.name, key: 'password' })
+    assert.match(r.deployment.spec.template.metadata.annotations?.['checksum/secret'] ?? '', /^[0-9a-f]{64}$/)
+    const text = JSON.stringify(r.docs.filter((d) => d.kind !== 'Secret'))
+    assert.ok(!text.includes('s3cret'), 'the password appears nowhere but in the Secret')
+  })
+
+  it('ServiceMonitor: scrapes the Service port http at /metrics', () => {
+    const r = renderRead({ files: ['ci/servicemonitor-values.yaml'] })
+    const sm = one(r.docs, 'ServiceMonitor') as K8sObject & {
+      spec: { selector: { matchLabels: Record<string, string> }; endpoints: { port: string; path?: string }[] }
+    }
+    assert.equal(sm.apiVersion, 'monitoring.coreos.com/v1')
+    assert.equal(sm.metadata.labels?.release, 'kube-prometheus-stack', 'extra labels for the Prometheus selector')
+    const svc = one<Service>(r.docs, 'Service')
+    for (const [k, v] of Object.entries(sm.spec.selector.matchLabels)) assert.equal(svc.metadata.labels?.[k], v)
+    const ep = sm.spec.endpoints[0]
+    assert.ok(svc.spec.ports.some((p) => p.name === ep?.port), `endpoint port ${ep?.port} is a Service port name`)
+    assert.equal(ep?.path, '/metrics')
+  })
+
+  it('prometheus.io annotations are opt-in and point at PORT', () => {
+    const r = renderRead({ set: ['metrics.prometheusAnnotations=true', 'config.port=9100'] })
+    const a = r.deployment.spec.template.metadata.annotations ?? {}
+    assert.equal(a['prometheus.io/scrape'], 'true')
+    assert.equal(a['prometheus.io/port'], '9100')
+    assert.equal(a['prometheus.io/path'], '/metrics')
+    assert.equal(r.env.get('PORT'), '9100')
+    assert.equal(r.container.ports?.find((p) => p.name === 'http')?.containerPort, 9100)
+  })
+})
+
+describe('helm chart: grace period follows SHUTDOWN_TIMEOUT_MS', () => {
+  for (const ms of [1, 10000, 45000, 45500, 300000]) {
+    it(`config.shutdownTimeoutMs=${ms}`, () => {
+      const r = renderRead({ set: [`config.shutdownTimeoutMs=${ms}`] })
+      assert.equal(r.env.get('SHUTDOWN_TIMEOUT_MS'), String(ms))
+      const grace = graceSeconds(r)
+      assert.ok(grace * 1000 > ms, `grace ${grace} s is not above ${ms} ms`)
+      assert.equal(grace, Math.ceil(ms / 1000) + 10, 'ceil(ms / 1000) + the default 10 s margin')
+    })
+  }
+
+  it('the margin is a value', () => {
+    const r = renderRead({ set: ['terminationGracePeriodMarginSeconds=3'] })
+    assert.equal(graceSeconds(r), 13)
+  })
+
+  it('an explicit terminationGracePeriodSeconds above the timeout is used as is', () => {
+    assert.equal(graceSeconds(renderRead({ set: ['terminationGracePeriodSeconds=90'] })), 90)
+  })
+
+  it('an explicit terminationGracePeriodSeconds not above the timeout is refused', () => {
+    for (const set of [
+      ['terminationGracePeriodSeconds=10'],
+      ['terminationGracePeriodSeconds=5'],
+      ['terminationGracePeriodSeconds=30', 'config.shutdownTimeoutMs=30000'],
+    ]) {
+      const t = helmTemplate({ set })
+      assert.notEqual(t.status, 0, `accepted ${set.join(' ')}`)
+      assert.match(t.stderr, /terminationGracePeriodSeconds .* must be above config\.shutdownTimeoutMs/)
+    }
+  })
+})
+
+describe('helm chart: configuration', () => {
+  /** Every variable of the schema, the values key that sets it, and a non-default value. */
+  const mapping: Record<string, { path: string[]; value: unknown; env: string }> = {
+    KAFKA_BROKERS: { path: ['config', 'brokers'], value: ['b1:9092', 'b2:9092'], env: 'b1:9092,b2:9092' },
+    KAFKA_TOPICS: { path: ['config', 'topics'], value: 'weather,alerts', env: 'weather,alerts' },
+    KAFKA_GROUP_ID: { path: ['config', 'groupId'], value: 'g1', env: 'g1' },
+    KAFKA_CLIENT_ID: { path: ['config', 'clientId'], value: 'c1', env: 'c1' },
+    KAFKA_FROM_BEGINNING: { path: ['config', 'fromBeginning'], value: false, env: 'false' },
+    KAFKA_SESSION_TIMEOUT_MS: { path: ['config', 'sessionTimeoutMs'], value: 45000, env: '45000' },
+    KAFKA_HEARTBEAT_INTERVAL_MS: { path: ['config', 'heartbeatIntervalMs'], value: 1500, env: '1500' },
+    KAFKA_SSL: { path: ['config', 'ssl'], value: true, env: 'true' },
+    KAFKA_SASL_MECHANISM: { path: ['config', 'sasl', 'mechanism'], value: 'scram-sha-256', env: 'scram-sha-256' },
+    KAFKA_SASL_USERNAME: { path: ['config', 'sasl', 'username'], value: 'user1', env: 'user1' },
+    KAFKA_SASL_PASSWORD: { path: ['config', 'sasl', 'password'], value: 'pw1', env: 'pw1' },
+    COMMIT_MODE: { path: ['config', 'commitMode'], value: 'async', env: 'async' },
+    COMMIT_WINDOW: { path: ['config', 'commitWindow'], value: 1000000, env: '1000000' },
+    AUTO_COMMIT_INTERVAL_MS: { path: ['config', 'autoCommitIntervalMs'], value: 2500, env: '2500' },
+    PARTITION_CONCURRENCY: { path: ['config', 'partitionConcurrency'], value: 4, env: '4' },
+    HANDLER: { path: ['config', 'handler'], value: '/app/handlers/enrich.js', env: '/app/handlers/enrich.js' },
+    HANDLER_TIMEOUT_MS: { path: ['config', 'handlerTimeoutMs'], value: 0, env: '0' },
+    VALUE_FORMAT: { path: ['config', 'valueFormat'], value: 'text', env: 'text' },
+    DEAD_LETTER_TOPIC: { path: ['config', 'deadLetterTopic'], value: 'weather.dlq', env: 'weather.dlq' },
+    SHUTDOWN_TIMEOUT_MS: { path: ['config', 'shutdownTimeoutMs'], value: 20000, env: '20000' },
+    STALL_TIMEOUT_MS: { path: ['config', 'stallTimeoutMs'], value: 120000, env: '120000' },
+    PORT: { path: ['config', 'port'], value: 9000, env: '9000' },
+    HOST: { path: ['config', 'host'], value: '::', env: '::' },
+    LOG_LEVEL: { path: ['config', 'logLevel'], value: 'debug', env: 'debug' },
+  }
+
+  it('the mapping below covers every variable of src/config/schema.ts', () => {
+    assert.deepEqual(Object.keys(mapping).sort(), [...CONFIG_VARIABLES].sort())
+  })
+
+  it('every configuration variable is settable from values and reaches the container', () => {
+    const values: Record<string, unknown> = {}
+    for (const { path, value } of Object.values(mapping)) {
+      let node = values
+      for (const key of path.slice(0, -1)) node = (node[key] ??= {}) as Record<string, unknown>
+      node[path.at(-1) as string] = value
+    }
+    const r = renderRead({ files: [valuesFile(values)] })
+    const secret = one(r.docs, 'Secret')
+    for (const [name, { env }] of Object.entries(mapping)) {
+      if (name === 'KAFKA_SASL_PASSWORD') {
+        const ref = (r.envVars ?? []).find((e) => e.name === name)?.valueFrom?.secretKeyRef
+        assert.equal(ref?.name, secret.metadata.name)
+        assert.equal(Buffer.from(secret.data?.[ref?.key ?? ''] ?? '', 'base64').toString(), env)
+      } else {
+        assert.equal(r.configMapData[name], env, `${name} in the ConfigMap`)
+      }
+    }
+  })
+
+  it('the chart defaults are the service defaults (values.yaml does not drift from schema.ts)', () => {
+    const r = renderRead()
+    for (const [name, value] of Object.entries(r.configMapData)) {
+      const def = defaultAsEnv(name)
+      if (def !== undefined) assert.equal(value, def, `${name}: chart default ${value}, service default ${def}`)
+    }
+    assert.ok(!('KAFKA_CLIENT_ID' in r.configMapData), 'an empty clientId is left to the service (pod name)')
+  })
+
+  it('extraEnv is appended to the container env', () => {
+    const r = renderRead({ files: [valuesFile({ extraEnv: [{ name: 'NODE_OPTIONS', value: '--max-old-space-size=192' }] })] })
+    assert.equal((r.envVars ?? []).find((e) => e.name === 'NODE_OPTIONS')?.value, '--max-old-space-size=192')
+  })
+
+  it('a config change changes the checksum/config annotation (pods roll); other changes do not', () => {
+    const sum = (opts: RenderOptions): string | undefined =>
+      renderRead(opts).deployment.spec.template.metadata.annotations?.['checksum/config']
+    const base = sum({})
+    assert.ok(base)
+    assert.notEqual(sum({ set: ['config.commitMode=async'] }), base)
+    assert.notEqual(sum({ set: ['config.commitWindow=10'] }), base)
+    assert.equal(sum({ set: ['replicaCount=3'] }), base, 'replicaCount is not configuration of the process')
+  })
+
+  it('values.schema.json enums are the service enums', () => {
+    const schema = JSON.parse(readFileSync(join(chartDir, 'values.schema.json'), 'utf8')) as {
+      properties: { config: { properties: Record<string, { enum?: string[] }> & { sasl: { properties: Record<string, { enum?: string[] }> } } } }
+    }
+    const c = schema.properties.config.properties
+    assert.deepEqual(c.commitMode?.enum, [...COMMIT_MODES])
+    assert.deepEqual(c.valueFormat?.enum, [...VALUE_FORMATS])
+    assert.deepEqual(c.logLevel?.enum, [...LOG_LEVELS])
+    assert.deepEqual(c.sasl.properties.mechanism?.enum, ['', ...SASL_MECHANISMS])
+  })
+})
+
+describe('helm chart: values.schema.json and template checks refuse bad values', () => {
+  it('replicaCount=notanumber', () => assertRefused({ set: ['replicaCount=notanumber'] }, /replicaCount/))
+  it('config.commitMode=maybe', () => assertRefused({ set: ['config.commitMode=maybe'] }, /commitMode/))
+  it('config.valueFormat=xml', () => assertRefused({ set: ['config.valueFormat=xml'] }, /valueFormat/))
+  it('config.logLevel=loud', () => assertRefused({ set: ['config.logLevel=loud'] }, /logLevel/))
+  it('config.sasl.mechanism=gssapi', () => assertRefused({ set: ['config.sasl.mechanism=gssapi'] }, /mechanism/))
+  it('config.commitWindow=0', () => assertRefused({ set: ['config.commitWindow=0'] }, /commitWindow/))
+  it('config.shutdownTimeoutMs=soon', () => assertRefused({ set: ['config.shutdownTimeoutMs=soon'] }, /shutdownTimeoutMs/))
+  it('config.brokers without a port', () => assertRefused({ set: ['config.brokers=kafka'] }, /brokers/))
+  it('a misspelt config key', () => assertRefused({ set: ['config.comitMode=sync'] }, /comitMode/))
+  it('SASL without a password or Secret', () =>
+    assertRefused({ set: ['config.sasl.mechanism=plain', 'config.sasl.username=u'] }, /existingSecret/))
+  it('SASL without a user', () =>
+    assertRefused({ set: ['config.sasl.mechanism=plain', 'config.sasl.existingSecret=s'] }, /username/))
+})
