@@ -452,6 +452,8 @@ describe('helm chart: values.schema.json and template checks refuse bad values',
   it('a misspelt config key', () => assertRefused({ set: ['config.comitMode=sync'] }, /comitMode/))
   it('SASL without a password or Secret', () =>
     assertRefused({ set: ['config.sasl.mechanism=plain', 'config.sasl.username=u'] }, /existingSecret/))
+  it('a heartbeat interval not below the session timeout', () =>
+    assertRefused({ set: ['config.heartbeatIntervalMs=30000'] }, /heartbeatIntervalMs/))
   it('SASL without a user', () =>
     assertRefused({ set: ['config.sasl.mechanism=plain', 'config.sasl.existingSecret=s'] }, /username/))
 })

@@ -205,7 +205,8 @@ terminationGracePeriodSeconds, always above SHUTDOWN_TIMEOUT_MS:
   derived  = ceil(config.shutdownTimeoutMs / 1000) + terminationGracePeriodMarginSeconds
   override = terminationGracePeriodSeconds, refused unless its milliseconds exceed the timeout.
 Kubernetes sends SIGKILL when the grace period ends; the service must have finished its
-bounded shutdown (drain, final commit, leave the group) before that.
+bounded shutdown (drain, final commit, leave the group) before that. The service itself
+force-exits 3 s after SHUTDOWN_TIMEOUT_MS (src/server.ts), which the default 10 s margin covers.
 */}}
 {{- define "amo-consumer.terminationGracePeriodSeconds" -}}
 {{- $timeoutMs := int64 .Values.config.shutdownTimeoutMs -}}
@@ -236,6 +237,9 @@ Checks that cannot be expressed in values.schema.json, with a message that says 
 {{- end -}}
 {{- else if or $sasl.password $sasl.existingSecret $sasl.username -}}
 {{- fail "SASL credentials are set but config.sasl.mechanism is empty: set it to plain, scram-sha-256 or scram-sha-512." -}}
+{{- end -}}
+{{- if ge (int64 .Values.config.heartbeatIntervalMs) (int64 .Values.config.sessionTimeoutMs) -}}
+{{- fail (printf "config.heartbeatIntervalMs (%d) must be below config.sessionTimeoutMs (%d): the service refuses to start otherwise." (int64 .Values.config.heartbeatIntervalMs) (int64 .Values.config.sessionTimeoutMs)) -}}
 {{- end -}}
 {{- if eq (len (include "amo-consumer.topicList" . | fromJsonArray)) 0 -}}
 {{- fail "config.topics is empty: give at least one topic." -}}
