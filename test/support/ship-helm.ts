@@ -4,7 +4,7 @@
  * multi-document output into typed Kubernetes objects.
  */
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -62,9 +62,16 @@ export function helmLint(opts: RenderOptions = {}): HelmResult {
 }
 
 /** Writes values to a temporary YAML file and returns its path (for what --set cannot say). */
+let tmpDir: string | undefined
+let tmpCount = 0
+
 export function valuesFile(values: unknown): string {
-  const dir = mkdtempSync(join(tmpdir(), 'ship-helm-'))
-  const path = join(dir, 'values.yaml')
+  if (!tmpDir) {
+    const dir = mkdtempSync(join(tmpdir(), 'ship-helm-'))
+    tmpDir = dir
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }))
+  }
+  const path = join(tmpDir, `values-${++tmpCount}.yaml`)
   writeFileSync(path, stringify(values))
   return path
 }
