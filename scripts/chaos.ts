@@ -178,6 +178,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
 
   // The orchestrator's part: an instance whose liveness fails (kafkajs crashed for good) is
   // replaced, as Kubernetes does after the liveness probe fails.
+  const replaced = new Map<string, string>()
   let supervising = true
   const supervisor = (async () => {
     while (supervising) {
@@ -195,7 +196,6 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
       }
     }
   })()
-  const replaced = new Map<string, string>()
   const get = (name: string): Instance | undefined => {
     let inst = live.get(name)
     for (const [r, orig] of replaced) if (orig === name && live.has(r)) inst = live.get(r)
