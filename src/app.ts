@@ -18,7 +18,7 @@ export interface BuildAppOptions {
 }
 
 export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> {
-  const app = Fastify({ loggerInstance: opts.logger, disableRequestLogging: true })
+  const app = Fastify({ loggerInstance: opts.logger })
   await app.register(configPlugin, opts.env ? { env: opts.env } : {})
   await app.register(metricsPlugin, opts.registry ? { registry: opts.registry } : {})
   await app.register(consumerPlugin)

@@ -9,7 +9,8 @@ import type { Metrics, PartitionMetrics } from '../metrics.ts'
 /** Sends an OffsetCommit of `offset` (the next offset to read) and resolves when acknowledged. */
 export type CommitFn = (offset: number) => Promise<void>
 
-const REBALANCE_TYPES = new Set(['REBALANCE_IN_PROGRESS', 'NOT_COORDINATOR_FOR_GROUP', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID'])
+// NOT_COORDINATOR_FOR_GROUP is not here: the coordinator moved, which needs a retry, not a rejoin.
+const REBALANCE_TYPES = new Set(['REBALANCE_IN_PROGRESS', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID'])
 
 /** kafkajs errors that mean "this member must rejoin the group": kafkajs handles them when rethrown. */
 export function isRebalanceError(err: unknown): boolean {

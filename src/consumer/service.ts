@@ -275,10 +275,10 @@ export class ConsumerService {
         break
     }
 
-    // A rebalance surfaced while this batch ran, or a commit was refused because of one:
-    // hand the error to kafkajs, which rejoins the group for it (no crash, no back-off).
-    const failure = st.committer.lastError
-    if (!this.stopping && rebalance === undefined && isRebalanceError(failure)) rebalance = failure
+    // A commit refused with a rebalance-type error: ask the coordinator with a heartbeat
+    // whether the group really is rebalancing (a rejoin stops the whole group, so never on a
+    // guess). When it is, hand the error to kafkajs, which rejoins for it (no crash, no back-off).
+    if (!this.stopping && rebalance === undefined && isRebalanceError(st.committer.lastError)) await ctx.heartbeat()
     if (rebalance !== undefined && !this.stopping) throw rebalance
   }
 

@@ -71,7 +71,7 @@ function loadNative(): Native {
     throw new Error(`koffi is not installed (run npm ci): ${(err as Error).message}`)
   }
   try {
-    lib = koffi.load('librdkafka.so.1')
+    lib = koffi.load(process.env.AMO_LIBRDKAFKA ?? 'librdkafka.so.1')
   } catch (err) {
     throw new Error(`${INSTALL_HINT}\n  cause: ${(err as Error).message}`)
   }
