@@ -178,7 +178,6 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
 
   // The orchestrator's part: an instance whose liveness fails (kafkajs crashed for good) is
   // replaced, as Kubernetes does after the liveness probe fails.
-  const replaced = new Map<string, string>()
   let supervising = true
   const supervisor = (async () => {
     while (supervising) {
@@ -191,14 +190,17 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
         const exit = await inst.proc.stop('SIGTERM', 20_000)
         if (!supervising) break
         note(`${name} crashed for good (healthz 503): replaced (exit ${exit.code ?? exit.signal})`)
-        spawn(`${name}'`)
-        replaced.set(`${name}'`, name)
+        const next = { name: `${inst.name}'`, proc: startService(env) }
+        all.push(next)
+        live.set(name, next)
       }
     }
   })()
-  const get = (name: string): Instance | undefined => {
-    let inst = live.get(name)
-    for (const [r, orig] of replaced) if (orig === name && live.has(r)) inst = live.get(r)
+  /** The live instance called `name` (the supervisor may be replacing it: wait for that). */
+  const get = async (name: string): Promise<Instance> => {
+    await eventually(() => live.has(name), 30_000, 100)
+    const inst = live.get(name)
+    if (!inst) throw new Error(`instance ${name} is not running`)
     return inst
   }
 
@@ -228,12 +230,12 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     {
       // SIGKILL the instance that owns partitions, mid-stream, and start a new one in its place.
       // Mid-stream, once B owns partitions (a join completes in about a session timeout).
-      const b = get('B')!
+      const b = await get('B')
       await eventually(() => ownedPartitions(b.proc).length > 0 && b.proc.consumed().length > 0, 30_000, 100)
       const owned = ownedPartitions(b.proc)
       b.proc.signal('SIGKILL')
       await b.proc.exited
-      live.delete(b.name)
+      live.delete('B')
       sigkills++
       killedPartitions += owned.length
       note(`SIGKILL ${b.name} (owned partitions ${owned.join(',') || 'none'})`)
@@ -261,9 +263,9 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
 
     await until(27_000)
     {
-      const c = get('C')!
+      const c = await get('C')
       const exit = await c.proc.stop('SIGTERM', 30_000)
-      live.delete(c.name)
+      live.delete('C')
       note(`SIGTERM ${c.name}: exit ${exit.code ?? exit.signal} in ${exit.ms} ms`)
     }
     await until(30_000)
@@ -272,9 +274,9 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
 
     await until(32_000)
     {
-      const b2 = get('B2')!
+      const b2 = await get('B2')
       const exit = await b2.proc.stop('SIGTERM', 30_000)
-      live.delete(b2.name)
+      live.delete('B2')
       note(`SIGTERM ${b2.name} (scale 3 -> 1): exit ${exit.code ?? exit.signal} in ${exit.ms} ms`)
     }
 
