@@ -68,12 +68,23 @@ export function earlyCommitThreshold(window: number, rttMs: number, perMessageMs
 /** Consume one batch of one partition in strict at-most-once order. */
 export async function consumeBatchSync(b: BatchContext): Promise<void> {
   const { messages, committer, position } = b
+  const atRisk = b.metrics.atRisk
   const n = messages.length
   let i = 0 // the next message to process
   let covered = 0 // messages[i, covered) are committed (acknowledged) and not processed yet
   let failed = false // a commit failed: this batch commits nothing more
   let busyMs = 0 // handler time since the last estimate
   let busyCount = 0
+  // The at-risk gauge is decremented in bulk (a prom-client call per message costs a label hash):
+  // `unflushed` processed messages are not subtracted yet. It is flushed before every increment
+  // (so the gauge never reads above COMMIT_WINDOW), before every wait and at the end of the batch.
+  let unflushed = 0
+  const flush = (): void => {
+    if (unflushed > 0) {
+      atRisk.dec(unflushed)
+      unflushed = 0
+    }
+  }
 
   /** Extend `covered` to every message below the acknowledged committed offset. */
   const advanceCovered = (): void => {
@@ -87,7 +98,8 @@ export async function consumeBatchSync(b: BatchContext): Promise<void> {
       if (ok) {
         const was = covered
         advanceCovered()
-        b.metrics.atRisk.inc(covered - was)
+        flush()
+        atRisk.inc(covered - was)
       } else {
         failed = true
       }
@@ -101,7 +113,7 @@ export async function consumeBatchSync(b: BatchContext): Promise<void> {
 
     // Fetched again but already ours and processed (never hand it over twice).
     if (offset < position.next) {
-      if (i < covered) b.metrics.atRisk.dec()
+      if (i < covered) unflushed++
       b.resolve(message.offset)
       i++
       if (covered < i) covered = i
@@ -109,6 +121,7 @@ export async function consumeBatchSync(b: BatchContext): Promise<void> {
     }
 
     if (i >= covered) {
+      flush()
       // Not covered by an acknowledged commit: the handler must not see it yet.
       if (committer.busy) {
         await committer.settle()
@@ -130,28 +143,31 @@ export async function consumeBatchSync(b: BatchContext): Promise<void> {
       !committer.busy &&
       covered < n &&
       !failed &&
-      b.mayCommit() &&
-      covered - i <= earlyCommitThreshold(b.window, committer.rttMs, position.perMessageMs)
+      covered - i <= earlyCommitThreshold(b.window, committer.rttMs, position.perMessageMs) &&
+      b.mayCommit()
     ) {
       void sendWindow()
     }
 
-    const started = performance.now()
+    const started = busyCount === 0 ? performance.now() : 0
+    if (started) busyMs = -started
     const outcome = await b.process(message)
-    busyMs += performance.now() - started
-    b.metrics.atRisk.dec()
+    unflushed++
     b.resolve(message.offset)
     position.next = offset + 1
     i++
     if (outcome === 'abandoned') break
 
+    // Handler time per message, estimated over runs of up to COMMIT_WINDOW messages (one clock
+    // read per run, not per message).
     if (++busyCount >= b.window || i === covered) {
-      const per = busyMs / busyCount
+      const per = (busyMs + performance.now()) / busyCount
       position.perMessageMs = position.perMessageMs === 0 ? per : position.perMessageMs * 0.7 + per * 0.3
       busyMs = 0
       busyCount = 0
     }
   }
+  flush()
 
   // A pipelined commit may still be in flight: if it is acknowledged, its messages are ours.
   if (committer.busy) {
@@ -163,7 +179,7 @@ export async function consumeBatchSync(b: BatchContext): Promise<void> {
   for (let k = i; k < covered; k++) {
     const m = messages[k]!
     if (Number(m.offset) < position.next) continue
-    b.metrics.atRisk.dec()
+    atRisk.dec()
     b.drop(m)
   }
   b.metrics.lag.set(Math.max(0, Number(b.highWatermark) - position.next))
