@@ -83,7 +83,7 @@ class Stream {
     private readonly rate: number,
     private readonly partitions: number,
   ) {
-    const kafka = new Kafka({ clientId: 'chaos-producer', brokers, logLevel: logLevel.NOTHING, retry: { retries: 10, initialRetryTime: 200 } })
+    const kafka = new Kafka({ clientId: 'chaos-producer', brokers, logLevel: logLevel.NOTHING, retry: { retries: 4, initialRetryTime: 200, maxRetryTime: 1000 } })
     this.producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false })
   }
 
@@ -106,7 +106,7 @@ class Stream {
       await Promise.all(
         [...byPartition].map(([partition, seqs]) =>
           this.producer
-            .send({ topic: TOPIC, acks: -1, messages: seqs.map((s) => ({ key: `s${s % STATIONS.length}`, partition, value: weather(s) })) })
+            .send({ topic: TOPIC, acks: -1, timeout: 5000, messages: seqs.map((s) => ({ key: `s${s % STATIONS.length}`, partition, value: weather(s) })) })
             .then(
               () => seqs.forEach((s) => this.acked.add(s)),
               () => undefined, // not acknowledged: not counted as produced (it may still appear)
@@ -121,7 +121,8 @@ class Stream {
 
   async stop(): Promise<void> {
     this.stopped = true
-    await this.done
+    // A send stuck on a faulty broker must not hold the run: give it 15 s.
+    await Promise.race([this.done, sleep(15_000)])
     await this.producer.disconnect().catch(() => undefined)
   }
 }
@@ -206,19 +207,17 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
 
   try {
     const a = spawn('A')
-    await a.proc.waitReady(30_000)
+    await a.proc.waitReady(45_000)
     stream = new Stream(cluster.brokers, opts.rate, partitions)
     await stream.start()
     const streamStart = Date.now()
     const until = (ms: number) => sleep(Math.max(0, streamStart + at(ms) - Date.now()))
 
     await until(3000)
-    // Joins are staggered: two members joining one rebalance at once make the mock cluster answer
-    // SyncGroup with INVALID_REQUEST, which kafkajs treats as fatal (see the supervisor below).
-    spawn('B')
-    await until(5000)
-    spawn('C')
-    note('scale 1 -> 3 (B, C started)')
+    const joiners = [spawn('B'), spawn('C')]
+    note('scale 1 -> 3: B and C start')
+    await Promise.all(joiners.map((i) => i.proc.waitReady(45_000).catch(() => undefined)))
+    note('B and C ready')
 
     await until(8000)
     cluster.pushRequestErrors(ApiKey.OffsetCommit, [KafkaErr.REQUEST_TIMED_OUT, KafkaErr.NOT_COORDINATOR, KafkaErr.REBALANCE_IN_PROGRESS])

@@ -4,7 +4,7 @@
  * state per assigned partition, and runs the shutdown sequence of DESIGN.md.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
-import { Partitioners, type Consumer, type EachBatchPayload, type Kafka, type KafkaMessage, type Producer } from 'kafkajs'
+import { PartitionAssigners, Partitioners, type Consumer, type EachBatchPayload, type Kafka, type KafkaMessage, type PartitionAssigner, type Producer } from 'kafkajs'
 import type { Logger } from 'pino'
 import type { ServiceConfig } from '../config/load.ts'
 import { ShutdownTimeoutError } from '../errors.ts'
@@ -44,6 +44,29 @@ const MAX_DEAD_LETTER_PENDING = 1000
 
 type CommitVia = EachBatchPayload['commitOffsetsIfNecessary']
 
+/**
+ * How long the group leader waits, once it has computed the assignment of a group with other
+ * members, before sending its SyncGroup. Apache Kafka answers a follower's SyncGroup whenever it
+ * comes; librdkafka's mock coordinator (our test broker) completes the sync as soon as the
+ * leader's assignment arrives and answers a follower's later SyncGroup with INVALID_REQUEST,
+ * which kafkajs treats as fatal (crash without restart). Letting followers sync first costs a
+ * fraction of a second per rebalance and makes scale-out work on both.
+ */
+const LEADER_SYNC_DELAY_MS = 300
+
+/** kafkajs's round-robin assigner (same protocol name), with the leader's sync delayed. */
+const roundRobinFollowersFirst: PartitionAssigner = (config) => {
+  const inner = PartitionAssigners.roundRobin(config)
+  return {
+    ...inner,
+    async assign(group) {
+      const assignment = await inner.assign(group)
+      if (group.members.length > 1) await sleep(LEADER_SYNC_DELAY_MS)
+      return assignment
+    },
+  }
+}
+
 export class ConsumerService {
   state: ConsumerState = 'idle'
   private readonly kafka: Kafka
@@ -79,6 +102,7 @@ export class ConsumerService {
       rebalanceTimeout: Math.max(60_000, config.sessionTimeoutMs),
       maxWaitTimeInMs: MAX_WAIT_MS,
       allowAutoTopicCreation: false,
+      partitionAssigners: [roundRobinFollowersFirst],
     })
     if (config.deadLetterTopic) {
       this.producer = this.kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner })
