@@ -22,6 +22,7 @@
  *
  *   npm run bench                    full run (~3-5 min on 2 cores)
  *   npm run bench -- --quick         a short run (smaller data, shorter budgets)
+ *   npm run bench -- --only=w=1000   only the cases whose name contains the text (and the ceiling)
  *   npm run bench -- --profile       also (--profile-only: only): one sync COMMIT_WINDOW=1000 case under --cpu-prof,
  *                                    with the self time summarised by package
  *
@@ -31,6 +32,7 @@
  */
 import { spawn } from 'node:child_process'
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { connect, type Socket } from 'node:net'
 import { cpus } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -41,7 +43,7 @@ import { ROOT, startService, type ServiceProcess } from '../test/support/service
 
 const TOPIC = 'bench'
 const PARTITIONS = 4
-const POLL_MS = 50
+const POLL_MS = 100
 const WINDOWS = [1, 10, 100, 1000]
 const RTTS = [0, 2]
 
@@ -49,7 +51,7 @@ const RTTS = [0, 2]
 // The ceiling, as a child process: `node --import tsx scripts/bench.ts --ceiling-child ...`
 // ---------------------------------------------------------------------------------------------
 
-async function ceilingChild(brokers: string, groupId: string, expected: number, concurrency: number, budgetMs: number): Promise<void> {
+async function ceilingChild(brokers: string, groupId: string, expected: number, concurrency: number, budgetMs: number, commitEach: boolean): Promise<void> {
   const out = (o: object) => process.stdout.write(`${JSON.stringify(o)}\n`)
   const t0 = performance.now()
   const kafka = new Kafka({ clientId: 'bench-ceiling', brokers: brokers.split(','), logLevel: logLevel.NOTHING })
@@ -69,9 +71,16 @@ async function ceilingChild(brokers: string, groupId: string, expected: number, 
   await consumer.run({
     autoCommit: false, // no commits at all
     partitionsConsumedConcurrently: concurrency,
-    eachBatch: async ({ batch }: EachBatchPayload) => {
-      for (const _m of batch.messages) {
+    eachBatch: async ({ batch, commitOffsetsIfNecessary }: EachBatchPayload) => {
+      for (const m of batch.messages) {
         if (count === 0) first = performance.now()
+        // The reference for COMMIT_WINDOW=1: the least a client can do, one awaited commit per message.
+        if (commitEach) {
+          if (done) return
+          await commitOffsetsIfNecessary({ topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: String(Number(m.offset) + 1) }] }] })
+          last = performance.now()
+          if (last - first > budgetMs) finish()
+        }
         count++
       }
       last = performance.now()
@@ -93,7 +102,7 @@ async function ceilingChild(brokers: string, groupId: string, expected: number, 
 
 interface CaseResult {
   name: string
-  mode: 'ceiling' | 'sync' | 'async' | 'auto'
+  mode: 'ceiling' | 'reference' | 'sync' | 'async' | 'auto'
   window: number | null
   rttMs: number
   messages: number
@@ -175,9 +184,9 @@ interface CaseOpts {
   cpuProf?: string
 }
 
-async function runService(mode: 'sync' | 'async' | 'auto', window: number | null, o: CaseOpts): Promise<CaseResult> {
-  const name = mode === 'sync' ? `sync w=${window}` : mode
-  const groupId = `bench-${o.run}-${mode}-${window ?? 0}-${o.rttMs}ms`
+async function runService(mode: 'sync' | 'async' | 'auto', window: number | null, o: CaseOpts, valueFormat = 'json'): Promise<CaseResult> {
+  const name = (mode === 'sync' ? `sync w=${window}` : mode) + (valueFormat === 'json' ? '' : ` (${valueFormat})`)
+  const groupId = `bench-${o.run}-${mode}-${window ?? 0}-${valueFormat}-${o.rttMs}ms`
   const t0 = Date.now()
   const svc = startService(
     {
@@ -185,6 +194,7 @@ async function runService(mode: 'sync' | 'async' | 'auto', window: number | null
       KAFKA_TOPICS: TOPIC,
       KAFKA_GROUP_ID: groupId,
       HANDLER: 'noop',
+      VALUE_FORMAT: valueFormat,
       COMMIT_MODE: mode,
       COMMIT_WINDOW: String(window ?? 1),
       PARTITION_CONCURRENCY: String(PARTITIONS),
@@ -209,29 +219,42 @@ async function runService(mode: 'sync' | 'async' | 'auto', window: number | null
     const joined = svc.logs.find((l) => l.msg === 'Consumer has joined the group')
     const joinMs = typeof joined?.duration === 'number' ? joined.duration : null
 
-    // Progress: poll the processed counter; bracket the first and the last processed message.
-    let prevT = readyAt
-    let prevN = 0
-    let firstAt = 0
-    let lastAt = 0
+    // Progress: poll the processed counter (a scrape costs the service ~2 ms of CPU, so not too
+    // often). The first and last processed times are extrapolated from the polls around them at
+    // the rate seen in between, and clamped to the polls that bracket them.
+    const samples: Array<{ t: number; n: number }> = [{ t: readyAt, n: 0 }]
     let n = 0
     for (;;) {
       const text = await metricsText(svc)
       const now = Date.now()
       n = sum(text, 'consumer_messages_processed_total')
-      if (!firstAt && n > 0) firstAt = (prevT + now) / 2
-      if (n >= o.expected) {
-        lastAt = prevN >= o.expected ? prevT : (prevT + now) / 2
-        break
-      }
-      if (firstAt && now - firstAt > o.budgetMs) {
-        lastAt = now
-        break
-      }
+      samples.push({ t: now, n })
+      if (n >= o.expected) break
+      const firstSeen = samples.find((s) => s.n > 0)
+      if (firstSeen && now - firstSeen.t > o.budgetMs) break
       if (now - readyAt > o.budgetMs + 20_000) throw new Error(`${name}: no progress (${n} processed)\n${svc.tail()}`)
-      prevT = now
-      prevN = n
       await sleep(POLL_MS)
+    }
+    const ai = samples.findIndex((s) => s.n > 0)
+    const a = samples[ai]!
+    const before = samples[ai - 1]!
+    const end = samples.at(-1)!
+    const bi = samples.findIndex((s) => s.n >= o.expected)
+    const b = bi > 0 ? samples[bi - 1]! : end // the last poll before completion
+    const rate = b.t > a.t && b.n > a.n ? (b.n - a.n) / (b.t - a.t) : 0
+    let firstAt: number
+    let lastAt: number
+    if (rate > 0) {
+      firstAt = Math.max(before.t, a.t - a.n / rate)
+      lastAt = bi > 0 ? Math.min(end.t, b.t + (o.expected - b.n) / rate) : end.t
+    } else {
+      firstAt = (before.t + a.t) / 2
+      lastAt = bi > 0 ? (b.t + end.t) / 2 : end.t
+    }
+    // Everything within one poll: all that is known is that it took less than the polls around it.
+    if (lastAt - firstAt < POLL_MS / 2) {
+      firstAt = before.t
+      lastAt = end.t
     }
     const complete = n >= o.expected
     // Let a trailing commit land, then read the final figures.
@@ -267,12 +290,12 @@ async function runService(mode: 'sync' | 'async' | 'auto', window: number | null
   }
 }
 
-async function runCeiling(o: CaseOpts): Promise<CaseResult> {
-  const groupId = `bench-${o.run}-ceiling-${o.rttMs}ms`
+async function runCeiling(o: CaseOpts, commitEach = false): Promise<CaseResult> {
+  const groupId = `bench-${o.run}-ceiling-${commitEach ? 'commit-each-' : ''}${o.rttMs}ms`
   const t0 = Date.now()
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', fileURLToPath(import.meta.url), '--ceiling-child', o.brokers.join(','), groupId, String(o.expected), String(PARTITIONS), String(o.budgetMs)],
+    ['--import', 'tsx', fileURLToPath(import.meta.url), '--ceiling-child', o.brokers.join(','), groupId, String(o.expected), String(PARTITIONS), String(o.budgetMs), commitEach ? 'commit-each' : 'no-commit'],
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
   )
   const events: Array<Record<string, number | string>> = []
@@ -313,14 +336,14 @@ async function runCeiling(o: CaseOpts): Promise<CaseResult> {
   const ready = events.find((e) => e.event === 'readyAt') as Record<string, number> | undefined
   const seconds = Math.max((done.lastMs! - done.firstMs!) / 1000, 1e-3)
   return {
-    name: 'ceiling (kafkajs, no commits)',
-    mode: 'ceiling',
+    name: commitEach ? 'kafkajs, await commit per message' : 'ceiling (kafkajs, no commits)',
+    mode: commitEach ? 'reference' : 'ceiling',
     window: null,
     rttMs: o.rttMs,
     messages: done.count!,
     complete: done.count! >= o.expected,
     msgPerSec: Math.round(done.count! / seconds),
-    ratio: 1,
+    ratio: null,
     commitP50Ms: null,
     commitP99Ms: null,
     commitsPerSec: null,
@@ -331,6 +354,55 @@ async function runCeiling(o: CaseOpts): Promise<CaseResult> {
     sigtermToExitMs: Date.now() - tKill,
     exitCode: code,
   }
+}
+
+/**
+ * The broker's real round trip: p50 of 30 ApiVersions v0 requests on a raw TCP connection (no
+ * client library in the way). The mock cluster adds its RTT to every response.
+ */
+async function probeRtt(broker: string): Promise<number> {
+  const [host, port] = [broker.slice(0, broker.lastIndexOf(':')), Number(broker.slice(broker.lastIndexOf(':') + 1))]
+  const socket = await new Promise<Socket>((resolve, reject) => {
+    const s = connect({ host, port }, () => resolve(s))
+    s.once('error', reject)
+  })
+  socket.setNoDelay(true)
+  const clientId = Buffer.from('bench-probe')
+  const request = (correlationId: number): Buffer => {
+    const body = Buffer.alloc(2 + 2 + 4 + 2 + clientId.length)
+    body.writeInt16BE(18, 0) // ApiVersions
+    body.writeInt16BE(0, 2) // v0
+    body.writeInt32BE(correlationId, 4)
+    body.writeInt16BE(clientId.length, 8)
+    clientId.copy(body, 10)
+    const size = Buffer.alloc(4)
+    size.writeInt32BE(body.length, 0)
+    return Buffer.concat([size, body])
+  }
+  let buf = Buffer.alloc(0)
+  let waiting: (() => void) | undefined
+  socket.on('data', (chunk: Buffer) => {
+    buf = Buffer.concat([buf, chunk])
+    while (buf.length >= 4 && buf.length >= 4 + buf.readInt32BE(0)) {
+      buf = buf.subarray(4 + buf.readInt32BE(0))
+      waiting?.()
+    }
+  })
+  const times: number[] = []
+  try {
+    for (let i = 0; i < 31; i++) {
+      const t = performance.now()
+      await new Promise<void>((resolve) => {
+        waiting = resolve
+        socket.write(request(i))
+      })
+      if (i > 0) times.push(performance.now() - t)
+    }
+  } finally {
+    socket.destroy()
+  }
+  times.sort((a, b) => a - b)
+  return times[15]!
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -401,7 +473,7 @@ function svgChart(results: CaseResult[]): string {
     if (ceiling) {
       parts.push(`<line x1="${L}" x2="${L + pw}" y1="${y(ceiling.msgPerSec)}" y2="${y(ceiling.msgPerSec)}" stroke="${c}" stroke-dasharray="6 4"/>`)
     }
-    const pts = results.filter((r) => r.mode === 'sync' && r.rttMs === rtt && r.window).sort((a, b) => a.window! - b.window!)
+    const pts = results.filter((r) => r.mode === 'sync' && r.rttMs === rtt && r.window && !r.name.includes('(')).sort((a, b) => a.window! - b.window!)
     if (pts.length) {
       parts.push(`<polyline fill="none" stroke="${c}" stroke-width="2" points="${pts.map((p) => `${x(p.window!)},${y(p.msgPerSec)}`).join(' ')}"/>`)
       for (const p of pts) parts.push(`<circle cx="${x(p.window!)}" cy="${y(p.msgPerSec)}" r="4" fill="${c}"><title>${p.name} @ ${rtt} ms: ${p.msgPerSec} msg/s</title></circle>`)
@@ -427,17 +499,34 @@ interface ProfileNode {
   children?: number[]
 }
 
-export function summariseProfile(file: string): string {
+export function summariseProfile(file: string, messages: number): string {
   const prof = JSON.parse(readFileSync(file, 'utf8')) as { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] }
   const byId = new Map(prof.nodes.map((n) => [n.id, n]))
+  const parent = new Map<number, number>()
+  for (const n of prof.nodes) for (const c of n.children ?? []) parent.set(c, n.id)
+  const inLoop = (id: number): boolean => {
+    for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
+      if (byId.get(cur)!.callFrame.functionName === 'consumeBatchSync') return true
+    }
+    return false
+  }
+  // Only the consumption phase: from the first to the last sample inside consumeBatchSync
+  // (start-up, the ~3 s group join and shutdown are left out; idle time inside stays in).
+  const first = prof.samples.findIndex(inLoop)
+  let last = prof.samples.length - 1
+  while (last > first && !inLoop(prof.samples[last]!)) last--
   const self = new Map<number, number>()
-  prof.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (prof.timeDeltas[i] ?? 0)))
+  for (let i = Math.max(first, 0); i <= last; i++) {
+    const id = prof.samples[i]!
+    self.set(id, (self.get(id) ?? 0) + (prof.timeDeltas[i] ?? 0))
+  }
   const total = [...self.values()].reduce((a, b) => a + b, 0)
+  const idle = [...self.entries()].filter(([id]) => byId.get(id)!.callFrame.functionName === '(idle)').reduce((a, [, us]) => a + us, 0)
   const category = (url: string, fn: string): string => {
     if (!url) return fn.startsWith('(') ? fn : '(native/builtin)'
     const nm = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url)
     if (nm) return nm[1]!
-    if (url.startsWith('node:')) return url.split('/')[0]!.replace(/^node:/, 'node:')
+    if (url.startsWith('node:')) return url.split('/')[0]!
     const src = /\/dist\/(.+)$/.exec(url)
     if (src) return `service:${src[1]}`
     return url
@@ -458,7 +547,8 @@ export function summariseProfile(file: string): string {
       .map(([name, us]) => `| ${name} | ${(us / 1000).toFixed(0)} | ${((100 * us) / total).toFixed(1)}% |`)
       .join('\n')
   return [
-    `Total sampled: ${(total / 1000).toFixed(0)} ms`,
+    `Consumption phase: ${(total / 1000).toFixed(0)} ms sampled for ${messages} messages, ${((total - idle) / 1000).toFixed(0)} ms on the CPU: ` +
+      `${((total - idle) / messages).toFixed(1)} µs of main-thread CPU per message.`,
     '',
     '| self time by package / file | ms | share |',
     '|---|---|---|',
@@ -477,12 +567,21 @@ export function summariseProfile(file: string): string {
 async function main(): Promise<void> {
   const args = process.argv.slice(2)
   if (args[0] === '--ceiling-child') {
-    await ceilingChild(args[1]!, args[2]!, Number(args[3]), Number(args[4]), Number(args[5]))
+    await ceilingChild(args[1]!, args[2]!, Number(args[3]), Number(args[4]), Number(args[5]), args[6] === 'commit-each')
+    return
+  }
+  if (args.includes('--replot')) {
+    // Redraw the chart from the last bench-results/bench.json.
+    const saved = JSON.parse(readFileSync(join(ROOT, 'bench-results', 'bench.json'), 'utf8')) as { results: CaseResult[] }
+    writeFileSync(join(ROOT, 'bench-results', 'throughput.svg'), `${svgChart(saved.results)}\n`)
     return
   }
   const quick = args.includes('--quick')
   const profileOnly = args.includes('--profile-only')
   const profile = profileOnly || args.includes('--profile')
+  // --only=<text>: run only the cases whose name contains <text> (the ceiling always runs)
+  const only = args.find((a) => a.startsWith('--only='))?.slice('--only='.length)
+  const want = (name: string) => only === undefined || name.includes(only)
   const perPartition = quick ? 5_000 : 20_000
   const budgetMs = quick ? 3_000 : 8_000
   const started = Date.now()
@@ -491,6 +590,7 @@ async function main(): Promise<void> {
   const cluster = MockCluster.start({ brokers: 1, topics: { [TOPIC]: PARTITIONS } })
   const results: CaseResult[] = []
   let profileSummary = ''
+  const rttProbe: Record<number, number> = {}
   try {
     const brokers = cluster.brokers
     // ~150-byte JSON values, the same for every case.
@@ -511,18 +611,33 @@ async function main(): Promise<void> {
 
     for (const rttMs of profileOnly ? [] : RTTS) {
       cluster.setRtt(rttMs)
+      rttProbe[rttMs] = await probeRtt(brokers[0]!)
+      log(`RTT +${rttMs} ms: a raw ApiVersions round trip takes ${rttProbe[rttMs]!.toFixed(2)} ms (p50 of 30)`)
       const o: CaseOpts = { brokers, expected, budgetMs, rttMs, run: started }
       const group: CaseResult[] = []
       log(`RTT +${rttMs} ms: ceiling`)
       group.push(await runCeiling(o))
+      if (want('kafkajs, await commit per message')) {
+        log(`RTT +${rttMs} ms: kafkajs with one awaited commit per message (the reference for COMMIT_WINDOW=1)`)
+        group.push(await runCeiling(o, true))
+      }
       for (const w of WINDOWS) {
+        if (!want(`sync w=${w}`)) continue
         log(`RTT +${rttMs} ms: sync COMMIT_WINDOW=${w}`)
         group.push(await runService('sync', w, o))
       }
-      log(`RTT +${rttMs} ms: async`)
-      group.push(await runService('async', null, o))
-      log(`RTT +${rttMs} ms: auto`)
-      group.push(await runService('auto', null, o))
+      if (want('sync w=1000 (binary)')) {
+        log(`RTT +${rttMs} ms: sync COMMIT_WINDOW=1000, VALUE_FORMAT=binary (no JSON decode)`)
+        group.push(await runService('sync', 1000, o, 'binary'))
+      }
+      if (want('async')) {
+        log(`RTT +${rttMs} ms: async`)
+        group.push(await runService('async', null, o))
+      }
+      if (want('auto')) {
+        log(`RTT +${rttMs} ms: auto`)
+        group.push(await runService('auto', null, o))
+      }
       const ceiling = group[0]!.msgPerSec
       for (const r of group) r.ratio = Math.round((r.msgPerSec / ceiling) * 100) / 100
       results.push(...group)
@@ -534,9 +649,9 @@ async function main(): Promise<void> {
       rmSync(dir, { recursive: true, force: true })
       mkdirSync(dir, { recursive: true })
       log('profile: sync COMMIT_WINDOW=1000, RTT +0 ms, under --cpu-prof')
-      await runService('sync', 1000, { brokers, expected, budgetMs, rttMs: 0, run: started + 1, cpuProf: dir })
+      const r = await runService('sync', 1000, { brokers, expected, budgetMs, rttMs: 0, run: started + 1, cpuProf: dir })
       const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'))
-      if (file) profileSummary = summariseProfile(join(dir, file))
+      if (file) profileSummary = `Under the profiler: ${r.msgPerSec} msg/s.\n\n${summariseProfile(join(dir, file), r.messages)}`
     }
   } finally {
     cluster.close()
@@ -549,6 +664,8 @@ async function main(): Promise<void> {
     '',
     `Machine: ${machine}. Data: ${results[0]?.messages ?? 0} messages of ~150 bytes, handler noop, PARTITION_CONCURRENCY=${PARTITIONS}.`,
     `Ratios compare cases of one run at the same RTT; a shared machine makes absolute figures noisy.`,
+    `Measured broker round trip (raw ApiVersions p50): ${RTTS.map((r) => `+${r} ms → ${fmt(rttProbe[r], 2)} ms`).join(', ')}; ` +
+      `the one-commit-per-message bound ${PARTITIONS} partitions ÷ RTT: ${RTTS.map((r) => `+${r} ms → ${rttProbe[r] ? Math.round((PARTITIONS * 1000) / rttProbe[r]!) : '–'} msg/s`).join(', ')}.`,
     `"(budget)": the case stopped after ${budgetMs / 1000} s of processing; its rate is over the part processed.`,
     '',
     table(results),
@@ -557,7 +674,7 @@ async function main(): Promise<void> {
   ].join('\n')
   const outDir = join(ROOT, 'bench-results')
   mkdirSync(outDir, { recursive: true })
-  writeFileSync(join(outDir, 'bench.json'), `${JSON.stringify({ machine, quick, date: new Date().toISOString(), results }, null, 2)}\n`)
+  writeFileSync(join(outDir, 'bench.json'), `${JSON.stringify({ machine, quick, date: new Date().toISOString(), partitions: PARTITIONS, rttProbeMs: rttProbe, results }, null, 2)}\n`)
   writeFileSync(join(outDir, 'bench.md'), `${md}\n`)
   writeFileSync(join(outDir, 'throughput.svg'), `${svgChart(results)}\n`)
   process.stdout.write(`${md}\n`)

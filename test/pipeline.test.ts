@@ -122,7 +122,7 @@ describe('pipelined at-most-once commits against the mock broker (+5 ms RTT)', (
           ev.push({ kind: 'end', offset, t: seq++ })
           processed.set(key, (processed.get(key) ?? 0) + 1)
           if (++done === total) finish()
-          return 'ok'
+          return 'ok' as const
         },
         resolve: (offset) => payload.resolveOffset(offset),
         heartbeat: () => payload.heartbeat(),

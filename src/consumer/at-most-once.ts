@@ -35,7 +35,8 @@ export interface BatchContext {
   mayCommit: () => boolean
   /** Aborted at the shutdown deadline. */
   deadline: AbortSignal
-  process: (message: KafkaMessage) => Promise<Outcome>
+  /** May return the outcome synchronously (a synchronous handler): then no await per message. */
+  process: (message: KafkaMessage) => Outcome | Promise<Outcome>
   /** Mark the message consumed for kafkajs (its next fetch starts after it). */
   resolve: (offset: string) => void
   /** kafkajs heartbeat; lets a rebalance surface while a long batch runs. */
@@ -79,10 +80,18 @@ export async function consumeBatchSync(b: BatchContext): Promise<void> {
   // `unflushed` processed messages are not subtracted yet. It is flushed before every increment
   // (so the gauge never reads above COMMIT_WINDOW), before every wait and at the end of the batch.
   let unflushed = 0
+  // kafkajs' resolveOffset does 64-bit string arithmetic (Long.fromString/add/toString) on every
+  // call; only the highest resolved offset matters, so it is resolved once per run of messages:
+  // before every wait and at the end of the batch (as eachBatchAutoResolve does per batch).
+  let unresolved: string | undefined
   const flush = (): void => {
     if (unflushed > 0) {
       atRisk.dec(unflushed)
       unflushed = 0
+    }
+    if (unresolved !== undefined) {
+      b.resolve(unresolved)
+      unresolved = undefined
     }
   }
 
@@ -114,7 +123,7 @@ export async function consumeBatchSync(b: BatchContext): Promise<void> {
     // Fetched again but already ours and processed (never hand it over twice).
     if (offset < position.next) {
       if (i < covered) unflushed++
-      b.resolve(message.offset)
+      unresolved = message.offset
       i++
       if (covered < i) covered = i
       continue
@@ -151,9 +160,10 @@ export async function consumeBatchSync(b: BatchContext): Promise<void> {
 
     const started = busyCount === 0 ? performance.now() : 0
     if (started) busyMs = -started
-    const outcome = await b.process(message)
+    const result = b.process(message)
+    const outcome = typeof result === 'string' ? result : await result
     unflushed++
-    b.resolve(message.offset)
+    unresolved = message.offset
     position.next = offset + 1
     i++
     if (outcome === 'abandoned') break
