@@ -672,12 +672,16 @@ async function main(): Promise<void> {
     '',
     ...(profileSummary ? ['## Profile (sync, COMMIT_WINDOW=1000, RTT +0 ms)', '', profileSummary, ''] : []),
   ].join('\n')
+  process.stdout.write(`${md}\n`)
+  if (only !== undefined || profileOnly) {
+    log('partial run (--only / --profile-only): bench-results/ left as it was')
+    return
+  }
   const outDir = join(ROOT, 'bench-results')
   mkdirSync(outDir, { recursive: true })
   writeFileSync(join(outDir, 'bench.json'), `${JSON.stringify({ machine, quick, date: new Date().toISOString(), partitions: PARTITIONS, rttProbeMs: rttProbe, results }, null, 2)}\n`)
   writeFileSync(join(outDir, 'bench.md'), `${md}\n`)
   writeFileSync(join(outDir, 'throughput.svg'), `${svgChart(results)}\n`)
-  process.stdout.write(`${md}\n`)
   log(`done; wrote bench-results/bench.json, bench.md, throughput.svg`)
 }
 

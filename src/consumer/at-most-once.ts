@@ -156,6 +156,11 @@ export async function consumeBatchSync(b: BatchContext): Promise<void> {
       b.mayCommit()
     ) {
       void sendWindow()
+      // Let the request reach the socket now (kafkajs writes it after a few awaits): with a
+      // synchronous handler the covered messages would otherwise run first, and the round trip
+      // would no longer overlap their processing. One macrotask per window.
+      await new Promise<void>((resolve) => setImmediate(resolve))
+      if (b.deadline.aborted) break
     }
 
     const started = busyCount === 0 ? performance.now() : 0
