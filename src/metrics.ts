@@ -8,8 +8,11 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, type Registry } from 
 export function createMetrics(registry: Registry, opts: { defaultMetrics?: boolean } = {}) {
   if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry })
   const registers = [registry]
+  /** Per-partition counts kept as plain numbers on the hot path, added to the counters at scrape time. */
+  const pending = new Set<() => void>()
   return {
     registry,
+    pending,
     committed: new Counter({
       name: 'consumer_messages_committed_total',
       help: 'Messages whose offsets were committed (acknowledged by the group coordinator)',
@@ -21,6 +24,9 @@ export function createMetrics(registry: Registry, opts: { defaultMetrics?: boole
       help: 'Messages handed to the handler, by outcome (ok or failed)',
       labelNames: ['topic', 'partition', 'status'] as const,
       registers,
+      collect() {
+        for (const flush of pending) flush()
+      },
     }),
     commitDuration: new Histogram({
       name: 'consumer_commit_duration_seconds',
@@ -91,7 +97,8 @@ export type LossReason = 'handler_failed' | 'handler_timeout' | 'undecodable' | 
 
 /** Metric children for one partition, resolved once so the per-message path is a number add. */
 export class PartitionMetrics {
-  readonly ok
+  readonly ok: { inc: () => void }
+  private readonly flushOk: () => void
   readonly failed
   readonly committed
   readonly atRisk
@@ -102,7 +109,14 @@ export class PartitionMetrics {
   constructor(m: Metrics, topic: string, partition: number) {
     this.m = m
     this.labels = { topic, partition: String(partition) }
-    this.ok = m.processed.labels({ ...this.labels, status: 'ok' })
+    const okChild = m.processed.labels({ ...this.labels, status: 'ok' })
+    let okCount = 0
+    this.ok = { inc: () => void okCount++ }
+    this.flushOk = () => {
+      if (okCount > 0) okChild.inc(okCount)
+      okCount = 0
+    }
+    m.pending.add(this.flushOk)
     this.failed = m.processed.labels({ ...this.labels, status: 'failed' })
     this.committed = m.committed.labels(this.labels)
     this.atRisk = m.atRisk.labels(this.labels)
@@ -119,6 +133,8 @@ export class PartitionMetrics {
 
   /** Forget the per-partition gauges once the partition is no longer ours. */
   release(): void {
+    this.flushOk()
+    this.m.pending.delete(this.flushOk)
     this.m.atRisk.remove(this.labels)
     this.m.lag.remove(this.labels)
   }

@@ -66,6 +66,9 @@ export function earlyCommitThreshold(window: number, rttMs: number, perMessageMs
   return Math.min(Math.floor(window / 2), Math.ceil(rttMs / perMessageMs))
 }
 
+/** How often a long batch offers kafkajs a heartbeat (kafkajs sends one when it is due). */
+const HEARTBEAT_CHECK_MS = 1000
+
 /** Consume one batch of one partition in strict at-most-once order. */
 export async function consumeBatchSync(b: BatchContext): Promise<void> {
   const { messages, committer, position } = b
@@ -74,6 +77,7 @@ export async function consumeBatchSync(b: BatchContext): Promise<void> {
   let i = 0 // the next message to process
   let covered = 0 // messages[i, covered) are committed (acknowledged) and not processed yet
   let failed = false // a commit failed: this batch commits nothing more
+  let lastBeat = Date.now()
   let busyMs = 0 // handler time since the last estimate
   let busyCount = 0
   // The at-risk gauge is decremented in bulk (a prom-client call per message costs a label hash):
@@ -172,6 +176,14 @@ export async function consumeBatchSync(b: BatchContext): Promise<void> {
     position.next = offset + 1
     i++
     if (outcome === 'abandoned') break
+
+    // Keep the group session alive through long batches (kafkajs only sends a heartbeat when
+    // one is due; Date.now() costs tens of nanoseconds).
+    if (Date.now() - lastBeat >= HEARTBEAT_CHECK_MS) {
+      lastBeat = Date.now()
+      flush()
+      await b.heartbeat()
+    }
 
     // Handler time per message, estimated over runs of up to COMMIT_WINDOW messages (one clock
     // read per run, not per message).

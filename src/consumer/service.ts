@@ -221,7 +221,7 @@ export class ConsumerService {
     let st = this.partitions.get(key)
     if (!st) {
       const metrics = new PartitionMetrics(this.metrics, topic, partition)
-      const log = this.log.child({ topic, partition })
+      const log = this.log // lines carry topic, partition and offset themselves (no duplicate keys)
       st = {
         metrics,
         committer: new PartitionCommitter(topic, partition, this.metrics, metrics, this.log, this.config.commitMode),

@@ -75,14 +75,8 @@ function settle(pending: PromiseLike<unknown>, timeoutMs: number, deadline: Abor
   })
 }
 
-export async function processMessage(
-  topic: string,
-  partition: number,
-  raw: KafkaMessage,
-  deps: ProcessDeps,
-): Promise<Outcome> {
+export function processMessage(topic: string, partition: number, raw: KafkaMessage, deps: ProcessDeps): Outcome | Promise<Outcome> {
   const { metrics, log } = deps
-  const where = { topic, partition, offset: raw.offset }
 
   let value: DecodedValue
   try {
@@ -90,7 +84,7 @@ export async function processMessage(
   } catch (error) {
     metrics.skipped('undecodable')
     metrics.lost('undecodable')
-    log.warn({ ...where, ...errorFields(error), lost: true }, 'undecodable message skipped')
+    log.warn({ topic, partition, offset: raw.offset, ...errorFields(error), lost: true }, 'undecodable message skipped')
     deps.deadLetter?.({ topic, partition, message: raw }, 'undecodable', error)
     return 'skipped'
   }
@@ -106,17 +100,22 @@ export async function processMessage(
   }
   const context = new LazyContext(log, deps.deadline)
 
-  let settled: Settled
+  let result: unknown
   try {
-    const result = deps.handler(message, context)
-    settled =
-      result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function'
-        ? await settle(result as PromiseLike<unknown>, deps.handlerTimeoutMs, deps.deadline)
-        : { kind: 'ok' }
+    result = deps.handler(message, context)
   } catch (error) {
-    settled = { kind: 'error', error }
+    return finish(topic, partition, raw, deps, context, { kind: 'error', error })
   }
+  if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
+    return settle(result as PromiseLike<unknown>, deps.handlerTimeoutMs, deps.deadline).then((s) => finish(topic, partition, raw, deps, context, s))
+  }
+  metrics.ok.inc()
+  return 'ok'
+}
 
+function finish(topic: string, partition: number, raw: KafkaMessage, deps: ProcessDeps, context: LazyContext, settled: Settled): Outcome {
+  const { metrics, log } = deps
+  const where = { topic, partition, offset: raw.offset }
   switch (settled.kind) {
     case 'ok':
       metrics.ok.inc()

@@ -4,6 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
+import { after } from 'node:test'
 import { fileURLToPath } from 'node:url'
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url))
@@ -144,6 +145,18 @@ export function sumMetric(text: string, name: string, labels: Record<string, str
   return total
 }
 
+/** Every service child this test file started: none may outlive the file (a leftover keeps its
+ *  stdio pipes open and the test process alive). */
+const children = new Set<ChildProcess>()
+function killAll(): void {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL')
+  children.clear()
+}
+// Under node --test (which sets NODE_TEST_CONTEXT) a root hook kills leftovers once the file's
+// tests are done; scripts (chaos, bench) that import this module rely on the exit handler.
+if (process.env.NODE_TEST_CONTEXT) after(killAll)
+process.once('exit', killAll)
+
 /** Start `node dist/server.js` with `env` (plus PORT=0, HOST=127.0.0.1 unless given). */
 export function startService(env: Record<string, string>, opts: { args?: string[] } = {}): ServiceProcess {
   if (!existsSync(SERVER)) throw new Error(`${SERVER} is missing: run npm run build first`)
@@ -152,5 +165,7 @@ export function startService(env: Record<string, string>, opts: { args?: string[
     env: { PATH: process.env.PATH ?? '', PORT: '0', HOST: '127.0.0.1', KAFKA_CLIENT_ID: 'amo-test', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
+  children.add(child)
+  child.once('exit', () => children.delete(child))
   return new ServiceProcess(child)
 }
