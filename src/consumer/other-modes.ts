@@ -6,42 +6,51 @@
  *        A commit that fails after the message was processed can re-deliver it (a duplicate).
  * auto:  kafkajs commits the processed position every AUTO_COMMIT_INTERVAL_MS: a crash
  *        re-delivers everything processed since the last commit (at-least-once in practice).
+ *
+ * kafkajs' resolveOffset does 64-bit string arithmetic, so it is called once per run of
+ * messages (before every wait and at the end), not per message; only the highest one matters.
  */
 import type { BatchContext } from './at-most-once.ts'
 
 export async function consumeBatchAsync(b: BatchContext): Promise<void> {
   const { messages, position } = b
+  let unresolved: string | undefined
   for (const message of messages) {
     const offset = Number(message.offset)
     if (offset < position.next) {
-      b.resolve(message.offset)
+      unresolved = message.offset
       continue
     }
     if (!b.mayCommit() || b.deadline.aborted) break
     b.committer.request(offset + 1, b.commit) // sent, not awaited
-    const outcome = await b.process(message)
-    b.resolve(message.offset)
+    const result = b.process(message)
+    const outcome = typeof result === 'string' ? result : await result
+    unresolved = message.offset
     position.next = offset + 1
     if (outcome === 'abandoned') break
   }
+  if (unresolved !== undefined) b.resolve(unresolved)
   b.metrics.lag.set(Math.max(0, Number(b.highWatermark) - position.next))
 }
 
 export async function consumeBatchAuto(b: BatchContext, commitIfNecessary: () => Promise<void>): Promise<void> {
   const { messages, position } = b
+  let unresolved: string | undefined
   for (const message of messages) {
     const offset = Number(message.offset)
     if (offset < position.next) {
-      b.resolve(message.offset)
+      unresolved = message.offset
       continue
     }
     if (!b.mayCommit() || b.deadline.aborted) break
-    const outcome = await b.process(message)
-    b.resolve(message.offset) // kafkajs commits resolved offsets on its interval
+    const result = b.process(message)
+    const outcome = typeof result === 'string' ? result : await result
+    unresolved = message.offset // kafkajs commits resolved offsets on its interval
     position.next = offset + 1
     b.committer.noteProcessed(offset + 1)
     if (outcome === 'abandoned') break
   }
+  if (unresolved !== undefined) b.resolve(unresolved)
   await commitIfNecessary()
   b.metrics.lag.set(Math.max(0, Number(b.highWatermark) - position.next))
 }

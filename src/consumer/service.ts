@@ -13,6 +13,7 @@ import type { Handler } from '../message/handler.ts'
 import { processMessage, type DeadLetterFn, type ProcessDeps } from '../message/process.ts'
 import { PartitionMetrics, type Metrics } from '../metrics.ts'
 import { consumeBatchSync, type BatchContext, type PartitionPosition } from './at-most-once.ts'
+import { CommitBatcher, type CommitVia } from './commit-batcher.ts'
 import { isRebalanceError, PartitionCommitter, type CommitFn } from './committer.ts'
 import { createKafka } from './kafka-client.ts'
 import { consumeBatchAsync, consumeBatchAuto } from './other-modes.ts'
@@ -42,7 +43,6 @@ const MAX_WAIT_MS = 500
 /** Dead-letter sends in flight before new ones are dropped (best effort, never blocking). */
 const MAX_DEAD_LETTER_PENDING = 1000
 
-type CommitVia = EachBatchPayload['commitOffsetsIfNecessary']
 
 /**
  * How long the group leader waits, once it has computed the assignment of a group with other
@@ -73,6 +73,7 @@ export class ConsumerService {
   private readonly consumer: Consumer
   private readonly partitions = new Map<string, PartitionState>()
   private readonly activeBatches = new Set<Promise<void>>()
+  private readonly commits = new CommitBatcher()
   private readonly deadline = new AbortController()
   private readonly startAbort = new AbortController()
   private readonly decode
@@ -271,7 +272,8 @@ export class ConsumerService {
       commit: this.commitFn(topic, partition, payload.commitOffsetsIfNecessary),
       window: this.config.commitWindow,
       metrics: st.metrics,
-      mayCommit: () => !this.stopping && rebalance === undefined && payload.isRunning() && !payload.isStale(),
+      // (isStale() is not consulted: it only reports a pending seek(), which this service never makes.)
+      mayCommit: () => !this.stopping && rebalance === undefined && payload.isRunning(),
       deadline: this.deadline.signal,
       process: (message) => processMessage(topic, partition, message, st.deps),
       resolve: (offset) => payload.resolveOffset(offset),
@@ -309,8 +311,9 @@ export class ConsumerService {
   private commitFn(topic: string, partition: number, via: CommitVia): CommitFn {
     // eachBatch's commitOffsetsIfNecessary(offsets) goes straight to the coordinator and throws
     // on failure. (consumer.commitOffsets() would resolve WITHOUT committing when the runner is
-    // not running, which a gate must never mistake for an acknowledgement.)
-    return (offset) => via({ topics: [{ topic, partitions: [{ partition, offset: String(offset) }] }] })
+    // not running, which a gate must never mistake for an acknowledgement.) The batcher puts the
+    // partitions waiting at the same moment into one OffsetCommit request.
+    return (offset) => this.commits.commit(topic, partition, offset, via)
   }
 
   private dropAtShutdown(topic: string, partition: number, message: KafkaMessage): void {
