@@ -128,9 +128,9 @@ export class PartitionCommitter {
       const started = performance.now()
       try {
         await commitFn(offset)
-        const seconds = (performance.now() - started) / 1000
-        this.metrics.commitDuration.observe({ mode: this.mode }, seconds)
-        this.rttMs = this.rttMs === 0 ? seconds * 1000 : this.rttMs * 0.8 + seconds * 200
+        const ms = performance.now() - started
+        this.metrics.commitDuration.observe({ mode: this.mode }, ms / 1000)
+        this.rttMs = this.rttMs === 0 ? ms : this.rttMs * 0.8 + ms * 0.2
         if (offset > this.acked) this.acked = offset
         this.lastError = undefined
         this.partitionMetrics.committed.inc(count)

@@ -8,49 +8,47 @@
  *        re-delivers everything processed since the last commit (at-least-once in practice).
  *
  * kafkajs' resolveOffset does 64-bit string arithmetic, so it is called once per run of
- * messages (before every wait and at the end), not per message; only the highest one matters.
+ * messages (at the end), not per message; only the highest one matters.
  */
 import type { BatchContext } from './at-most-once.ts'
 
-export async function consumeBatchAsync(b: BatchContext): Promise<void> {
+/** Process the batch in order; `before`/`after` run around each message handed to the handler. */
+async function consumeInOrder(b: BatchContext, before: (next: number) => void, after: (next: number) => void): Promise<void> {
   const { messages, position } = b
   let unresolved: string | undefined
   for (const message of messages) {
     const offset = Number(message.offset)
     if (offset < position.next) {
-      unresolved = message.offset
+      unresolved = message.offset // fetched again, processed already
       continue
     }
     if (!b.mayCommit() || b.deadline.aborted) break
-    b.committer.request(offset + 1, b.commit) // sent, not awaited
+    before(offset + 1)
     const result = b.process(message)
     const outcome = typeof result === 'string' ? result : await result
     unresolved = message.offset
     position.next = offset + 1
+    after(offset + 1)
     if (outcome === 'abandoned') break
   }
   if (unresolved !== undefined) b.resolve(unresolved)
-  b.metrics.lag.set(Math.max(0, Number(b.highWatermark) - position.next))
+}
+
+export async function consumeBatchAsync(b: BatchContext): Promise<void> {
+  await consumeInOrder(
+    b,
+    (next) => b.committer.request(next, b.commit), // sent, not awaited
+    () => undefined,
+  )
+  b.metrics.lag.set(Math.max(0, Number(b.highWatermark) - b.position.next))
 }
 
 export async function consumeBatchAuto(b: BatchContext, commitIfNecessary: () => Promise<void>): Promise<void> {
-  const { messages, position } = b
-  let unresolved: string | undefined
-  for (const message of messages) {
-    const offset = Number(message.offset)
-    if (offset < position.next) {
-      unresolved = message.offset
-      continue
-    }
-    if (!b.mayCommit() || b.deadline.aborted) break
-    const result = b.process(message)
-    const outcome = typeof result === 'string' ? result : await result
-    unresolved = message.offset // kafkajs commits resolved offsets on its interval
-    position.next = offset + 1
-    b.committer.noteProcessed(offset + 1)
-    if (outcome === 'abandoned') break
-  }
-  if (unresolved !== undefined) b.resolve(unresolved)
+  await consumeInOrder(
+    b,
+    () => undefined,
+    (next) => b.committer.noteProcessed(next), // kafkajs commits resolved offsets on its interval
+  )
   await commitIfNecessary()
-  b.metrics.lag.set(Math.max(0, Number(b.highWatermark) - position.next))
+  b.metrics.lag.set(Math.max(0, Number(b.highWatermark) - b.position.next))
 }

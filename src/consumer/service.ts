@@ -28,6 +28,8 @@ export interface ShutdownResult {
 }
 
 interface PartitionState {
+  topic: string
+  partition: number
   committer: PartitionCommitter
   position: PartitionPosition
   metrics: PartitionMetrics
@@ -222,8 +224,9 @@ export class ConsumerService {
     let st = this.partitions.get(key)
     if (!st) {
       const metrics = new PartitionMetrics(this.metrics, topic, partition)
-      const log = this.log // lines carry topic, partition and offset themselves (no duplicate keys)
       st = {
+        topic,
+        partition,
         metrics,
         committer: new PartitionCommitter(topic, partition, this.metrics, metrics, this.log, this.config.commitMode),
         position: { next: -1, perMessageMs: 0 },
@@ -232,7 +235,7 @@ export class ConsumerService {
           handler: this.handler,
           handlerTimeoutMs: this.config.handlerTimeoutMs,
           deadline: this.deadline.signal,
-          log,
+          log: this.log, // not a child logger: the lines carry topic, partition and offset themselves
           metrics,
           deadLetter: this.deadLetter,
         },
@@ -410,7 +413,7 @@ export class ConsumerService {
   /** Commit every position still pending (async: the newest sent; auto: the processed one). */
   private async finalCommit(): Promise<boolean> {
     const via = this.commitVia
-    const pending = [...this.partitions.entries()].filter(([, st]) => st.committer.busy || st.committer.pending !== undefined)
+    const pending = [...this.partitions.values()].filter((st) => st.committer.busy || st.committer.pending !== undefined)
     if (pending.length === 0 || !via) {
       this.log.info({ mode: this.config.commitMode, pending: 0 }, 'final commit: nothing pending')
       return true
@@ -418,10 +421,9 @@ export class ConsumerService {
     let ok = true
     const offsets: Record<string, number> = {}
     await Promise.all(
-      pending.map(async ([key, st]) => {
-        const [topic = '', p = '0'] = key.split('|')
-        const committed = await st.committer.flush(this.commitFn(topic, Number(p), via))
-        if (committed) offsets[key] = st.committer.acked
+      pending.map(async (st) => {
+        const committed = await st.committer.flush(this.commitFn(st.topic, st.partition, via))
+        if (committed) offsets[`${st.topic}|${st.partition}`] = st.committer.acked
         ok &&= committed
       }),
     )
