@@ -38,9 +38,9 @@ import { cpus } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Kafka, logLevel, type EachBatchPayload } from 'kafkajs'
-import { MockCluster } from '../test/broker/mock-cluster.ts'
-import { produce } from '../test/support/kafka.ts'
-import { ROOT, startService, type ServiceProcess } from '../test/support/service.ts'
+import { MockCluster } from '../harness/brokers/mock-cluster.ts'
+import { produce } from '../harness/kafka-tools.ts'
+import { ROOT, startService, type ServiceProcess } from '../harness/service-process.ts'
 
 const TOPIC = 'bench'
 const PARTITIONS = 4

@@ -20,9 +20,9 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus, totalmem } from 'node:os'
 import { pathToFileURL } from 'node:url'
 import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs'
-import { ApiKey, KafkaErr, MockCluster } from '../test/broker/mock-cluster.ts'
-import { startService, type ServiceProcess, ROOT } from '../test/support/service.ts'
-import { committedOffsets, endOffsets, eventually, sleep } from '../test/support/kafka.ts'
+import { ApiKey, KafkaErr, MockCluster } from '../harness/brokers/mock-cluster.ts'
+import { startService, type ServiceProcess, ROOT } from '../harness/service-process.ts'
+import { committedOffsets, endOffsets, eventually, sleep } from '../harness/kafka-tools.ts'
 
 export interface ChaosOptions {
   mode: 'sync' | 'async' | 'auto'

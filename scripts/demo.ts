@@ -8,7 +8,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { MockCluster } from '../test/broker/mock-cluster.ts'
+import { MockCluster } from '../harness/brokers/mock-cluster.ts'
 
 const root = fileURLToPath(new URL('../', import.meta.url))
 const port = process.env.PORT ?? '8080'

@@ -2,7 +2,7 @@
  * Run librdkafka's mock Kafka cluster as a process of its own and print its bootstrap
  * address. `node --import tsx scripts/mock-broker.ts [brokers] [topic:partitions ...]`
  */
-import { MockCluster } from '../test/broker/mock-cluster.ts'
+import { MockCluster } from '../harness/brokers/mock-cluster.ts'
 
 const brokers = Number(process.argv[2] ?? 1)
 const topics = Object.fromEntries(

@@ -4,8 +4,8 @@ import { Writable } from 'node:stream'
 import { after, before, describe, it } from 'node:test'
 import { pino } from 'pino'
 import { buildApp } from '../src/app.ts'
-import { MockCluster } from './broker/mock-cluster.ts'
-import { eventually } from './support/kafka.ts'
+import { MockCluster } from '../harness/brokers/mock-cluster.ts'
+import { eventually } from '../harness/kafka-tools.ts'
 
 const quiet = pino({ level: 'silent' }, new Writable({ write: (_c, _e, cb) => cb() }))
 

@@ -6,9 +6,9 @@
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { MockCluster } from './broker/mock-cluster.ts'
-import { client, eventually, produce } from './support/kafka.ts'
-import { startService, type LogLine, type ServiceProcess } from './support/service.ts'
+import { MockCluster } from '../harness/brokers/mock-cluster.ts'
+import { client, eventually, produce } from '../harness/kafka-tools.ts'
+import { startService, type LogLine, type ServiceProcess } from '../harness/service-process.ts'
 
 const SCRIPTED = fileURLToPath(new URL('./fixtures/scripted-handler.mjs', import.meta.url))
 const NOT_A_HANDLER = fileURLToPath(new URL('./fixtures/not-a-handler.mjs', import.meta.url))

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { describe, it } from 'node:test'
-import { ROOT, SERVER, startService } from './support/service.ts'
+import { ROOT, SERVER, startService } from '../harness/service-process.ts'
 
 const GOOD = { KAFKA_BROKERS: '127.0.0.1:1' } // a closed port: any connection attempt would be logged
 
@@ -52,7 +52,7 @@ describe('bad configuration', () => {
 
 describe('test broker', () => {
   it('fails with install advice when librdkafka cannot be loaded', () => {
-    const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', "import('./test/broker/mock-cluster.ts').then(m => m.MockCluster.start())"], {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', "import('./harness/brokers/mock-cluster.ts').then(m => m.MockCluster.start())"], {
       cwd: ROOT,
       env: { ...process.env, AMO_LIBRDKAFKA: '/nonexistent/librdkafka.so.1' },
       encoding: 'utf8',

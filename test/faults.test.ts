@@ -6,9 +6,9 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { ApiKey, MockCluster } from './broker/mock-cluster.ts'
-import { eventually, produce, sequence, sleep } from './support/kafka.ts'
-import { startService } from './support/service.ts'
+import { ApiKey, MockCluster } from '../harness/brokers/mock-cluster.ts'
+import { eventually, produce, sequence, sleep } from '../harness/kafka-tools.ts'
+import { startService } from '../harness/service-process.ts'
 
 const SCRIPTED = fileURLToPath(new URL('./fixtures/scripted-handler.mjs', import.meta.url))
 const GROUP_AUTHORIZATION_FAILED = 30

@@ -5,9 +5,9 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { MockCluster } from './broker/mock-cluster.ts'
-import { committedOffsets, eventually, produce, sequence, sleep } from './support/kafka.ts'
-import { startService } from './support/service.ts'
+import { MockCluster } from '../harness/brokers/mock-cluster.ts'
+import { committedOffsets, eventually, produce, sequence, sleep } from '../harness/kafka-tools.ts'
+import { startService } from '../harness/service-process.ts'
 
 describe('process lifecycle', () => {
   let cluster: MockCluster

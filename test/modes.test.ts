@@ -4,9 +4,9 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { MockCluster } from './broker/mock-cluster.ts'
-import { committedOffsets, endOffsets, eventually, produce, sequence } from './support/kafka.ts'
-import { startService } from './support/service.ts'
+import { MockCluster } from '../harness/brokers/mock-cluster.ts'
+import { committedOffsets, endOffsets, eventually, produce, sequence } from '../harness/kafka-tools.ts'
+import { startService } from '../harness/service-process.ts'
 
 const N = 300
 const PARTITIONS = 3

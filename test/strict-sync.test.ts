@@ -5,9 +5,9 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { ApiKey, KafkaErr, MockCluster } from './broker/mock-cluster.ts'
-import { committedOffsets, endOffsets, eventually, produce, sequence } from './support/kafka.ts'
-import { startService, type ServiceProcess } from './support/service.ts'
+import { ApiKey, KafkaErr, MockCluster } from '../harness/brokers/mock-cluster.ts'
+import { committedOffsets, endOffsets, eventually, produce, sequence } from '../harness/kafka-tools.ts'
+import { startService, type ServiceProcess } from '../harness/service-process.ts'
 
 interface Checked {
   partition: number

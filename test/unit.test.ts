@@ -11,7 +11,7 @@ import { processMessage, type ProcessDeps } from '../src/message/process.ts'
 import { createMetrics, PartitionMetrics } from '../src/metrics.ts'
 import { DecodeError, ErrorCode, HandlerLoadError } from '../src/errors.ts'
 import { redactConfig, toServiceConfig } from '../src/config/load.ts'
-import { sumMetric } from './support/service.ts'
+import { sumMetric } from '../harness/service-process.ts'
 
 function memoryLog() {
   const lines: Array<Record<string, unknown>> = []

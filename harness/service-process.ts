@@ -7,8 +7,8 @@ import { existsSync } from 'node:fs'
 import { after } from 'node:test'
 import { fileURLToPath } from 'node:url'
 
-export const ROOT = fileURLToPath(new URL('../../', import.meta.url))
-export const SERVER = fileURLToPath(new URL('../../dist/server.js', import.meta.url))
+export const ROOT = fileURLToPath(new URL('../', import.meta.url))
+export const SERVER = fileURLToPath(new URL('../dist/server.js', import.meta.url))
 
 export interface LogLine {
   level: number
