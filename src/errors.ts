@@ -6,6 +6,7 @@ export const ErrorCode = {
   DECODE_FAILED: 'AMO_DECODE_FAILED',
   HANDLER_TIMEOUT: 'AMO_HANDLER_TIMEOUT',
   SHUTDOWN_TIMEOUT: 'AMO_SHUTDOWN_TIMEOUT',
+  TOPIC_MISSING: 'AMO_TOPIC_MISSING',
 } as const
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode]
 
@@ -53,5 +54,14 @@ export class ShutdownTimeoutError extends AmoError {
       `shutdown passed SHUTDOWN_TIMEOUT_MS=${timeoutMs}; ${abandoned} committed message(s) were not processed`,
     )
     this.abandoned = abandoned
+  }
+}
+
+/** A subscribed topic does not exist (topic auto-creation is off on real clusters). */
+export class TopicMissingError extends AmoError {
+  readonly topics: string[]
+  constructor(topics: string[]) {
+    super(ErrorCode.TOPIC_MISSING, `topic${topics.length > 1 ? 's' : ''} not found: ${topics.join(', ')}`)
+    this.topics = topics
   }
 }

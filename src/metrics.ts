@@ -1,15 +1,140 @@
 /**
  * Every metric the service exports, built in one place on an injected Registry (never the
  * global one, so several apps can live in one test process). Names are a contract: dashboards
- * and alerts depend on them (see README, "Metrics").
+ * and alerts depend on them (see docs/operations.md, "Metrics").
+ *
+ * Every series whose label values are known in advance exists from the first scrape with the
+ * value 0 (loss reasons, crash kinds, dead-letter results, commit error types; per partition
+ * from its assignment), so "no loss" reads as a 0, not as an absence that `increase()` and
+ * `rate()` cannot see.
  */
+import { readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { collectDefaultMetrics, Counter, Gauge, Histogram, type Registry } from 'prom-client'
+import type { CommitMode } from './config/schema.ts'
 
-export function createMetrics(registry: Registry, opts: { defaultMetrics?: boolean } = {}) {
+/** Why a committed message was not processed successfully (consumer_messages_lost_total). */
+export type LossReason = 'handler_failed' | 'handler_timeout' | 'undecodable' | 'shutdown'
+export const LOSS_REASONS: readonly LossReason[] = ['handler_failed', 'handler_timeout', 'undecodable', 'shutdown']
+
+/** Why a message was never handed to the handler (consumer_messages_skipped_total). */
+export type SkipReason = 'undecodable' | 'dropped_at_shutdown'
+export const SKIP_REASONS: readonly SkipReason[] = ['undecodable', 'dropped_at_shutdown']
+
+export const PROCESSED_STATUSES = ['ok', 'failed'] as const
+export const DEAD_LETTER_RESULTS = ['sent', 'failed', 'dropped'] as const
+export const COMMIT_MODES_ALL: readonly CommitMode[] = ['sync', 'async', 'auto']
+
+/**
+ * `error` label values of consumer_commit_errors_total that exist (at 0) from the start. The
+ * label holds the kafkajs error type of a failed OffsetCommit (or the error's class name when it
+ * has no type), so other values appear when they happen; these are the ones a group member
+ * meets in normal operation: the rebalance errors (the member must rejoin) and the coordinator
+ * errors that kafkajs retries.
+ */
+export const COMMIT_ERROR_TYPES = [
+  'REBALANCE_IN_PROGRESS',
+  'ILLEGAL_GENERATION',
+  'UNKNOWN_MEMBER_ID',
+  'NOT_COORDINATOR_FOR_GROUP',
+  'GROUP_COORDINATOR_NOT_AVAILABLE',
+  'REQUEST_TIMED_OUT',
+] as const
+
+export interface BuildInfo {
+  version: string
+  kafkajs: string
+  node: string
+}
+
+function readVersion(read: () => string): string {
+  try {
+    const v = (JSON.parse(read()) as { version?: unknown }).version
+    return typeof v === 'string' && v !== '' ? v : 'unknown'
+  } catch {
+    return 'unknown'
+  }
+}
+
+let buildInfoCache: BuildInfo | undefined
+/** The service's version (package.json beside src/ or dist/), kafkajs' version and Node's, read once. */
+export function buildInfo(): BuildInfo {
+  buildInfoCache ??= {
+    version: readVersion(() => readFileSync(new URL('../package.json', import.meta.url), 'utf8')),
+    kafkajs: readVersion(() => readFileSync(createRequire(import.meta.url).resolve('kafkajs/package.json'), 'utf8')),
+    node: process.version,
+  }
+  return buildInfoCache
+}
+
+export interface MetricsOptions {
+  /** prom-client's default process_* and nodejs_* metrics (default true). */
+  defaultMetrics?: boolean
+  /**
+   * The configured COMMIT_MODE: the commit error and latency series of that mode start at 0.
+   * Without it, the commit error series of every mode do (and the latency histogram appears
+   * with the first commit).
+   */
+  commitMode?: CommitMode
+}
+
+export function createMetrics(registry: Registry, opts: MetricsOptions = {}) {
   if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry })
   const registers = [registry]
   /** Per-partition counts kept as plain numbers on the hot path, added to the counters at scrape time. */
   const pending = new Set<() => void>()
+  const modes = opts.commitMode ? [opts.commitMode] : COMMIT_MODES_ALL
+
+  const commitDuration = new Histogram({
+    name: 'consumer_commit_duration_seconds',
+    help: 'Time from sending an OffsetCommit to its acknowledgement',
+    labelNames: ['mode'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers,
+  })
+  if (opts.commitMode) commitDuration.zero({ mode: opts.commitMode })
+
+  const commitErrors = new Counter({
+    name: 'consumer_commit_errors_total',
+    help: 'Offset commits that failed, by commit mode and Kafka error type (sync: the messages were not processed and are fetched again)',
+    labelNames: ['mode', 'error'] as const,
+    registers,
+  })
+  for (const mode of modes) for (const error of COMMIT_ERROR_TYPES) commitErrors.inc({ mode, error }, 0)
+
+  const lost = new Counter({
+    name: 'consumer_messages_lost_total',
+    help: 'Committed messages not processed successfully: the price of at-most-once',
+    labelNames: ['reason'] as const,
+    registers,
+  })
+  for (const reason of LOSS_REASONS) lost.inc({ reason }, 0)
+
+  const crashes = new Counter({
+    name: 'consumer_crashes_total',
+    help: 'Consumer crashes reported by kafkajs, by whether it restarts itself (restart="false": crashed for good)',
+    labelNames: ['restart'] as const,
+    registers,
+  })
+  for (const restart of ['true', 'false']) crashes.inc({ restart }, 0)
+
+  const deadLetter = new Counter({
+    name: 'consumer_dead_letter_total',
+    help: 'Failed messages sent to DEAD_LETTER_TOPIC, by result (sent, failed, dropped)',
+    labelNames: ['result'] as const,
+    registers,
+  })
+  for (const result of DEAD_LETTER_RESULTS) deadLetter.inc({ result }, 0)
+
+  const info = buildInfo()
+  const build = new Gauge({
+    name: 'consumer_build_info',
+    help: 'Always 1; the labels carry the service version, the kafkajs version and the Node.js version',
+    labelNames: ['version', 'kafkajs', 'node'] as const,
+    registers,
+  })
+  build.set({ ...info }, 1)
+
   return {
     registry,
     pending,
@@ -28,19 +153,8 @@ export function createMetrics(registry: Registry, opts: { defaultMetrics?: boole
         for (const flush of pending) flush()
       },
     }),
-    commitDuration: new Histogram({
-      name: 'consumer_commit_duration_seconds',
-      help: 'Time from sending an OffsetCommit to its acknowledgement',
-      labelNames: ['mode'] as const,
-      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-      registers,
-    }),
-    commitErrors: new Counter({
-      name: 'consumer_commit_errors_total',
-      help: 'Offset commits that failed (sync: the messages were not processed and are fetched again)',
-      labelNames: ['mode', 'error'] as const,
-      registers,
-    }),
+    commitDuration,
+    commitErrors,
     atRisk: new Gauge({
       name: 'consumer_messages_at_risk',
       help: 'Messages committed but not yet processed: lost if the process dies now',
@@ -53,12 +167,7 @@ export function createMetrics(registry: Registry, opts: { defaultMetrics?: boole
       labelNames: ['topic', 'partition', 'reason'] as const,
       registers,
     }),
-    lost: new Counter({
-      name: 'consumer_messages_lost_total',
-      help: 'Committed messages not processed successfully: the price of at-most-once',
-      labelNames: ['reason'] as const,
-      registers,
-    }),
+    lost,
     lag: new Gauge({
       name: 'consumer_lag',
       help: 'Messages in the partition after the next one to process (high watermark - position)',
@@ -70,32 +179,25 @@ export function createMetrics(registry: Registry, opts: { defaultMetrics?: boole
       help: 'Group rebalances this instance took part in (joins after the first)',
       registers,
     }),
-    crashes: new Counter({
-      name: 'consumer_crashes_total',
-      help: 'Consumer crashes reported by kafkajs, by whether it restarts itself',
-      labelNames: ['restart'] as const,
-      registers,
-    }),
+    crashes,
     ready: new Gauge({
       name: 'consumer_ready',
       help: '1 when the consumer has joined its group and is not shutting down',
       registers,
     }),
-    deadLetter: new Counter({
-      name: 'consumer_dead_letter_total',
-      help: 'Failed messages sent to DEAD_LETTER_TOPIC, by result (sent, failed, dropped)',
-      labelNames: ['result'] as const,
-      registers,
-    }),
+    deadLetter,
+    build,
   }
 }
 
 export type Metrics = ReturnType<typeof createMetrics>
 
-/** Why a committed message was not processed successfully (consumer_messages_lost_total). */
-export type LossReason = 'handler_failed' | 'handler_timeout' | 'undecodable' | 'shutdown'
-
-/** Metric children for one partition, resolved once so the per-message path is a number add. */
+/**
+ * Metric children for one assigned partition, resolved once so the per-message path is a number
+ * add. Constructed when the partition is assigned: its series (processed ok/failed, skipped by
+ * reason, committed, at risk, lag) exist at 0 from then on. release() removes them when the
+ * partition is revoked; construct the next owner's instance after the previous one's release().
+ */
 export class PartitionMetrics {
   readonly ok: { inc: () => void }
   private readonly flushOk: () => void
@@ -109,7 +211,17 @@ export class PartitionMetrics {
   constructor(m: Metrics, topic: string, partition: number) {
     this.m = m
     this.labels = { topic, partition: String(partition) }
-    const okChild = m.processed.labels({ ...this.labels, status: 'ok' })
+    const okLabels = { ...this.labels, status: 'ok' }
+    const failedLabels = { ...this.labels, status: 'failed' }
+    m.processed.inc(okLabels, 0)
+    m.processed.inc(failedLabels, 0)
+    for (const reason of SKIP_REASONS) m.skipped.inc({ ...this.labels, reason }, 0)
+    m.committed.inc(this.labels, 0)
+    m.atRisk.set(this.labels, 0)
+    // No fetch yet: nothing known to be behind (an empty partition never gets a batch).
+    m.lag.set(this.labels, 0)
+
+    const okChild = m.processed.labels(okLabels)
     let okCount = 0
     this.ok = { inc: () => void okCount++ }
     this.flushOk = () => {
@@ -117,13 +229,13 @@ export class PartitionMetrics {
       okCount = 0
     }
     m.pending.add(this.flushOk)
-    this.failed = m.processed.labels({ ...this.labels, status: 'failed' })
+    this.failed = m.processed.labels(failedLabels)
     this.committed = m.committed.labels(this.labels)
     this.atRisk = m.atRisk.labels(this.labels)
     this.lag = m.lag.labels(this.labels)
   }
 
-  skipped(reason: 'undecodable' | 'dropped_at_shutdown', n = 1): void {
+  skipped(reason: SkipReason, n = 1): void {
     this.m.skipped.inc({ ...this.labels, reason }, n)
   }
 
@@ -131,10 +243,13 @@ export class PartitionMetrics {
     this.m.lost.inc({ reason }, n)
   }
 
-  /** Forget the per-partition gauges once the partition is no longer ours. */
+  /** The partition is no longer ours: stop flushing and remove its series. */
   release(): void {
     this.flushOk()
     this.m.pending.delete(this.flushOk)
+    for (const status of PROCESSED_STATUSES) this.m.processed.remove({ ...this.labels, status })
+    for (const reason of SKIP_REASONS) this.m.skipped.remove({ ...this.labels, reason })
+    this.m.committed.remove(this.labels)
     this.m.atRisk.remove(this.labels)
     this.m.lag.remove(this.labels)
   }

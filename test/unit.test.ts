@@ -166,10 +166,12 @@ describe('config', () => {
   it('never exposes the SASL password in what is logged', () => {
     const cfg = toServiceConfig({
       KAFKA_BROKERS: 'a:1, b:2', KAFKA_TOPICS: 'x,y,x', KAFKA_GROUP_ID: 'g', KAFKA_FROM_BEGINNING: true, KAFKA_SESSION_TIMEOUT_MS: 30000,
-      KAFKA_HEARTBEAT_INTERVAL_MS: 3000, KAFKA_SSL: true, KAFKA_SASL_MECHANISM: 'plain', KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD: 's3cret',
-      COMMIT_MODE: 'sync', COMMIT_WINDOW: 1, AUTO_COMMIT_INTERVAL_MS: 5000, PARTITION_CONCURRENCY: 1, HANDLER: 'log', HANDLER_TIMEOUT_MS: 0,
+      KAFKA_HEARTBEAT_INTERVAL_MS: 3000, KAFKA_SSL: true, KAFKA_SSL_CA_FILE: '', KAFKA_SASL_MECHANISM: 'plain', KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD: 's3cret',
+      COMMIT_MODE: 'sync', COMMIT_WINDOW: 1, AUTO_COMMIT_INTERVAL_MS: 5000, PARTITION_CONCURRENCY: 'all', HANDLER: 'log', HANDLER_TIMEOUT_MS: 0,
       VALUE_FORMAT: 'json', DEAD_LETTER_TOPIC: '', SHUTDOWN_TIMEOUT_MS: 10000, STALL_TIMEOUT_MS: 60000, PORT: 8080, HOST: '0.0.0.0', LOG_LEVEL: 'info',
     })
+    assert.equal(cfg.partitionConcurrency, 'all')
+    assert.deepEqual(cfg.ssl, {})
     assert.deepEqual(cfg.brokers, ['a:1', 'b:2'])
     assert.deepEqual(cfg.topics, ['x', 'y'])
     assert.ok(!JSON.stringify(redactConfig(cfg)).includes('s3cret'))

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { ConfigError } from '../errors.ts'
 import type { CommitMode, EnvConfig, SaslMechanism, ValueFormat } from './schema.ts'
@@ -19,12 +20,14 @@ export interface ServiceConfig {
   fromBeginning: boolean
   sessionTimeoutMs: number
   heartbeatIntervalMs: number
-  ssl: boolean
+  /** false, or TLS options: `ca` from KAFKA_SSL_CA_FILE when set, else the system CAs. */
+  ssl: false | { ca?: string }
   sasl: { mechanism: SaslMechanism; username: string; password: string } | undefined
   commitMode: CommitMode
   commitWindow: number
   autoCommitIntervalMs: number
-  partitionConcurrency: number
+  /** `all`: every partition this instance is assigned. */
+  partitionConcurrency: number | 'all'
   handler: string
   handlerTimeoutMs: number
   valueFormat: ValueFormat
@@ -57,7 +60,7 @@ export function toServiceConfig(env: EnvConfig): ServiceConfig {
     fromBeginning: env.KAFKA_FROM_BEGINNING,
     sessionTimeoutMs: env.KAFKA_SESSION_TIMEOUT_MS,
     heartbeatIntervalMs: env.KAFKA_HEARTBEAT_INTERVAL_MS,
-    ssl: env.KAFKA_SSL,
+    ssl: tlsOptions(env),
     sasl:
       env.KAFKA_SASL_MECHANISM === ''
         ? undefined
@@ -69,7 +72,7 @@ export function toServiceConfig(env: EnvConfig): ServiceConfig {
     commitMode: env.COMMIT_MODE,
     commitWindow: env.COMMIT_WINDOW,
     autoCommitIntervalMs: env.AUTO_COMMIT_INTERVAL_MS,
-    partitionConcurrency: env.PARTITION_CONCURRENCY,
+    partitionConcurrency: env.PARTITION_CONCURRENCY.trim() === 'all' ? 'all' : Number(env.PARTITION_CONCURRENCY),
     handler: env.HANDLER,
     handlerTimeoutMs: env.HANDLER_TIMEOUT_MS,
     valueFormat: env.VALUE_FORMAT,
@@ -82,9 +85,25 @@ export function toServiceConfig(env: EnvConfig): ServiceConfig {
   }
 }
 
+function tlsOptions(env: EnvConfig): ServiceConfig['ssl'] {
+  const file = env.KAFKA_SSL_CA_FILE.trim()
+  if (file === '') return env.KAFKA_SSL ? {} : false
+  try {
+    const ca = readFileSync(file, 'utf8')
+    if (!ca.includes('-----BEGIN CERTIFICATE-----')) throw new Error('no PEM certificate in it')
+    return { ca }
+  } catch (err) {
+    throw new ConfigError('KAFKA_SSL_CA_FILE', `invalid configuration: KAFKA_SSL_CA_FILE=${JSON.stringify(file)}: ${(err as Error).message}`)
+  }
+}
+
 /** The configuration as it may be logged: the SASL password never appears. */
 export function redactConfig(config: ServiceConfig): Record<string, unknown> {
-  return { ...config, sasl: config.sasl && { ...config.sasl, password: '[redacted]' } }
+  return {
+    ...config,
+    ssl: config.ssl && { ca: config.ssl.ca === undefined ? 'system' : '[from KAFKA_SSL_CA_FILE]' },
+    sasl: config.sasl && { ...config.sasl, password: '[redacted]' },
+  }
 }
 
 function describe(e: ErrorObject): { variable: string; text: string } | undefined {

@@ -39,6 +39,11 @@ export const configSchema = {
     KAFKA_SESSION_TIMEOUT_MS: { ...positiveInt(30000), minimum: 1000, description: 'group session timeout' },
     KAFKA_HEARTBEAT_INTERVAL_MS: { ...positiveInt(3000), minimum: 100, description: 'group heartbeat interval' },
     KAFKA_SSL: { type: 'boolean', default: false, description: 'connect with TLS' },
+    KAFKA_SSL_CA_FILE: {
+      type: 'string',
+      default: '',
+      description: 'PEM file of the CA(s) that signed the brokers\' certificates; implies KAFKA_SSL (empty: the system CAs)',
+    },
     KAFKA_SASL_MECHANISM: {
       type: 'string',
       enum: ['', ...SASL_MECHANISMS],
@@ -51,8 +56,10 @@ export const configSchema = {
     COMMIT_WINDOW: { ...positiveInt(1, 1_000_000), description: 'messages one commit covers ahead of processing (sync)' },
     AUTO_COMMIT_INTERVAL_MS: { ...positiveInt(5000), description: 'auto mode commit interval' },
     PARTITION_CONCURRENCY: {
-      ...positiveInt(1, 1024),
-      description: 'partitions processed concurrently (order is kept within a partition)',
+      type: 'string',
+      pattern: '^\\s*(all|[1-9][0-9]{0,3})\\s*$',
+      default: 'all',
+      description: 'partitions processed concurrently, order kept within each: all (every assigned partition) or 1-9999',
     },
     HANDLER: { type: 'string', minLength: 1, default: 'log', description: 'log, noop, or a path to a handler module' },
     HANDLER_TIMEOUT_MS: {
@@ -94,13 +101,14 @@ export interface EnvConfig {
   KAFKA_SESSION_TIMEOUT_MS: number
   KAFKA_HEARTBEAT_INTERVAL_MS: number
   KAFKA_SSL: boolean
+  KAFKA_SSL_CA_FILE: string
   KAFKA_SASL_MECHANISM: '' | SaslMechanism
   KAFKA_SASL_USERNAME: string
   KAFKA_SASL_PASSWORD: string
   COMMIT_MODE: CommitMode
   COMMIT_WINDOW: number
   AUTO_COMMIT_INTERVAL_MS: number
-  PARTITION_CONCURRENCY: number
+  PARTITION_CONCURRENCY: string
   HANDLER: string
   HANDLER_TIMEOUT_MS: number
   VALUE_FORMAT: ValueFormat

@@ -1,33 +1,31 @@
 /**
- * The consumer around the batch loops: connects (retrying with back-off while Kafka is
- * unreachable), follows kafkajs's lifecycle events to answer liveness and readiness, keeps one
- * state per assigned partition, and runs the shutdown sequence of DESIGN.md.
+ * The consumer around the batch loops: follows kafkajs's lifecycle events to answer liveness
+ * and readiness, keeps one state per assigned partition, and hands each fetched batch to the
+ * loop of the commit mode (at-most-once.ts for sync, other-modes.ts for async and auto).
+ * Start-up retries live in connect-loop.ts, the shutdown sequence in shutdown.ts, the
+ * dead-letter producer in dead-letter.ts.
  */
-import { setTimeout as sleep } from 'node:timers/promises'
-import { PartitionAssigners, Partitioners, type Consumer, type EachBatchPayload, type Kafka, type KafkaMessage, type PartitionAssigner, type Producer } from 'kafkajs'
+import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs'
 import type { Logger } from 'pino'
 import type { ServiceConfig } from '../config/load.ts'
-import { ShutdownTimeoutError } from '../errors.ts'
 import { createDecoder } from '../message/decode.ts'
 import type { Handler } from '../message/handler.ts'
-import { processMessage, type DeadLetterFn, type ProcessDeps } from '../message/process.ts'
+import { processMessage, type ProcessDeps } from '../message/process.ts'
 import { PartitionMetrics, type Metrics } from '../metrics.ts'
 import { consumeBatchSync, type BatchContext, type PartitionPosition } from './at-most-once.ts'
 import { CommitBatcher, type CommitVia } from './commit-batcher.ts'
 import { isRebalanceError, PartitionCommitter, type CommitFn } from './committer.ts'
+import { connectWithRetry } from './connect-loop.ts'
+import { DeadLetterProducer } from './dead-letter.ts'
 import { createKafka } from './kafka-client.ts'
 import { consumeBatchAsync, consumeBatchAuto } from './other-modes.ts'
+import { shutdownSequence, type ShutdownResult } from './shutdown.ts'
+import { inspectTopics } from './topics.ts'
 
 export type ConsumerState = 'idle' | 'connecting' | 'joining' | 'running' | 'restarting' | 'crashed' | 'stopping' | 'stopped'
 
-export interface ShutdownResult {
-  clean: boolean
-  abandoned: number
-  durationMs: number
-  error?: Error
-}
-
 interface PartitionState {
+  key: string
   topic: string
   partition: number
   committer: PartitionCommitter
@@ -36,38 +34,10 @@ interface PartitionState {
   deps: ProcessDeps
 }
 
-/** How long the final commit and the group leave may still take once the deadline has passed. */
-const AFTER_DEADLINE_MS = 500
-/** Largest delay between two connection attempts while Kafka is unreachable. */
-const MAX_BACKOFF_MS = 30_000
 /** Fetch long-poll: also bounds how long leaving the group waits for an idle fetch. */
 const MAX_WAIT_MS = 500
-/** Dead-letter sends in flight before new ones are dropped (best effort, never blocking). */
-const MAX_DEAD_LETTER_PENDING = 1000
 
-
-/**
- * How long the group leader waits, once it has computed the assignment of a group with other
- * members, before sending its SyncGroup. Apache Kafka answers a follower's SyncGroup whenever it
- * comes; librdkafka's mock coordinator (our test broker) completes the sync as soon as the
- * leader's assignment arrives and answers a follower's later SyncGroup with INVALID_REQUEST,
- * which kafkajs treats as fatal (crash without restart). Letting followers sync first costs a
- * fraction of a second per rebalance and makes scale-out work on both.
- */
-const LEADER_SYNC_DELAY_MS = 300
-
-/** kafkajs's round-robin assigner (same protocol name), with the leader's sync delayed. */
-const roundRobinFollowersFirst: PartitionAssigner = (config) => {
-  const inner = PartitionAssigners.roundRobin(config)
-  return {
-    ...inner,
-    async assign(group) {
-      const assignment = await inner.assign(group)
-      if (group.members.length > 1) await sleep(LEADER_SYNC_DELAY_MS)
-      return assignment
-    },
-  }
-}
+export type { ShutdownResult }
 
 export class ConsumerService {
   state: ConsumerState = 'idle'
@@ -79,9 +49,7 @@ export class ConsumerService {
   private readonly deadline = new AbortController()
   private readonly startAbort = new AbortController()
   private readonly decode
-  private readonly deadLetter: DeadLetterFn | undefined
-  private producer: Producer | undefined
-  private deadLetterPending = 0
+  private readonly deadLetter: DeadLetterProducer | undefined
   private commitVia: CommitVia | undefined
   private joins = 0
   private abandoned = 0
@@ -105,12 +73,8 @@ export class ConsumerService {
       rebalanceTimeout: Math.max(60_000, config.sessionTimeoutMs),
       maxWaitTimeInMs: MAX_WAIT_MS,
       allowAutoTopicCreation: false,
-      partitionAssigners: [roundRobinFollowersFirst],
     })
-    if (config.deadLetterTopic) {
-      this.producer = this.kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner })
-      this.deadLetter = this.sendToDeadLetter
-    }
+    if (config.deadLetterTopic) this.deadLetter = new DeadLetterProducer(this.kafka, config.deadLetterTopic, metrics, log)
     this.followEvents()
     metrics.ready.set(0)
   }
@@ -136,30 +100,29 @@ export class ConsumerService {
   }
 
   private async connectLoop(): Promise<void> {
-    for (let attempt = 1; !this.stopping; attempt++) {
-      try {
+    await connectWithRetry({
+      signal: this.startAbort.signal,
+      log: this.log,
+      cleanup: () => this.consumer.disconnect(),
+      attempt: async () => {
         this.state = 'connecting'
+        const { partitions } = await inspectTopics(this.kafka, this.config.topics)
         await this.consumer.connect()
-        if (this.producer) await this.producer.connect()
+        if (this.deadLetter) await this.deadLetter.connect()
         await this.consumer.subscribe({ topics: this.config.topics, fromBeginning: this.config.fromBeginning })
         if (this.stopping) return
         this.state = 'joining'
+        const concurrency = this.config.partitionConcurrency
         await this.consumer.run({
-          partitionsConsumedConcurrently: this.config.partitionConcurrency,
+          // `all`: every partition of the subscribed topics (as many as this instance can be assigned).
+          partitionsConsumedConcurrently: concurrency === 'all' ? Math.max(1, partitions) : concurrency,
           autoCommit: this.config.commitMode === 'auto',
           autoCommitInterval: this.config.autoCommitIntervalMs,
           eachBatchAutoResolve: false,
           eachBatch: (payload) => this.eachBatch(payload),
         })
-        return
-      } catch (err) {
-        if (this.stopping) return
-        const delay = Math.round(Math.min(MAX_BACKOFF_MS, 500 * 2 ** (attempt - 1)) * (0.8 + Math.random() * 0.4))
-        this.log.warn({ error: (err as Error).message, attempt, retryInMs: delay }, 'cannot start the consumer; retrying')
-        await this.consumer.disconnect().catch(() => undefined)
-        await sleep(delay, undefined, { signal: this.startAbort.signal }).catch(() => undefined)
-      }
-    }
+      },
+    })
   }
 
   private followEvents(): void {
@@ -208,9 +171,12 @@ export class ConsumerService {
     }
   }
 
-  /** Keep state for partitions still ours; forget the revoked ones. */
+  /** Keep state for partitions still ours (their metric series exist from now on); forget the revoked ones. */
   private reconcile(assignment: Record<string, number[]>): void {
-    const mine = new Set(Object.entries(assignment).flatMap(([t, ps]) => ps.map((p) => `${t}|${p}`)))
+    const mine = new Set<string>()
+    for (const [topic, partitions] of Object.entries(assignment)) {
+      for (const partition of partitions) mine.add(this.partition(topic, partition).key)
+    }
     for (const [key, st] of this.partitions) {
       if (!mine.has(key)) {
         st.metrics.release()
@@ -225,6 +191,7 @@ export class ConsumerService {
     if (!st) {
       const metrics = new PartitionMetrics(this.metrics, topic, partition)
       st = {
+        key,
         topic,
         partition,
         metrics,
@@ -237,7 +204,7 @@ export class ConsumerService {
           deadline: this.deadline.signal,
           log: this.log, // not a child logger: the lines carry topic, partition and offset themselves
           metrics,
-          deadLetter: this.deadLetter,
+          deadLetter: this.deadLetter?.send,
         },
       }
       this.partitions.set(key, st)
@@ -327,33 +294,6 @@ export class ConsumerService {
     this.log.warn({ topic, partition, offset: message.offset, lost: true }, 'committed message not processed before the shutdown deadline')
   }
 
-  private sendToDeadLetter: DeadLetterFn = ({ topic, partition, message }, reason, error) => {
-    const producer = this.producer
-    if (!producer || this.deadLetterPending >= MAX_DEAD_LETTER_PENDING) {
-      this.metrics.deadLetter.inc({ result: 'dropped' })
-      return
-    }
-    this.deadLetterPending++
-    const headers = {
-      ...(message.headers ?? {}),
-      'x-amo-source-topic': topic,
-      'x-amo-source-partition': String(partition),
-      'x-amo-source-offset': message.offset,
-      'x-amo-reason': reason,
-      'x-amo-error': error instanceof Error ? error.message : String(error),
-    }
-    producer
-      .send({ topic: this.config.deadLetterTopic!, messages: [{ key: message.key, value: message.value, headers }] })
-      .then(
-        () => this.metrics.deadLetter.inc({ result: 'sent' }),
-        (err: Error) => {
-          this.metrics.deadLetter.inc({ result: 'failed' })
-          this.log.warn({ topic, partition, offset: message.offset, error: err.message }, 'dead-letter send failed')
-        },
-      )
-      .finally(() => this.deadLetterPending--)
-  }
-
   /**
    * The shutdown sequence (DESIGN.md): readiness off, stop fetching, let the committed messages
    * be processed until the deadline, final synchronous commit, leave the group. Idempotent.
@@ -364,50 +304,33 @@ export class ConsumerService {
   }
 
   private async runShutdown(reason: string): Promise<ShutdownResult> {
-    const started = Date.now()
-    const timeoutMs = this.config.shutdownTimeoutMs
-    const deadlineAt = started + timeoutMs
     const wasStarted = this.state !== 'idle'
     this.stopping = true
     this.metrics.ready.set(0)
-    this.log.info({ reason, timeoutMs, state: this.state }, 'shutdown began')
+    this.log.info({ reason, timeoutMs: this.config.shutdownTimeoutMs, state: this.state }, 'shutdown began')
     this.state = 'stopping'
     this.startAbort.abort()
-    const timer = setTimeout(() => this.deadline.abort(new ShutdownTimeoutError(timeoutMs, this.abandoned)), timeoutMs)
-    const remaining = () => Math.max(deadlineAt - Date.now(), AFTER_DEADLINE_MS)
-    let finalCommitOk = true
-
     try {
-      // 2. Stop fetching: nothing new reaches the loops, and they commit no new window.
-      try {
-        this.consumer.pause(this.config.topics.map((topic) => ({ topic })))
-      } catch {
-        // not running yet: nothing to pause
-      }
-      // 3. The committed messages are processed, bounded by the deadline (handlers get its signal).
-      const drained = Promise.allSettled([...this.activeBatches])
-      await Promise.race([drained, onAbort(this.deadline.signal)])
-      if (this.deadline.signal.aborted) await withTimeout(drained, AFTER_DEADLINE_MS)
-      // 4. Final synchronous commit of the consumed position.
-      finalCommitOk = (await withTimeout(this.finalCommit(), remaining())) ?? false
-      // 5. Leave the group.
-      if (wasStarted) {
-        const left = await withTimeout(this.consumer.disconnect().then(() => true), remaining())
-        if (!left) this.log.warn('leaving the group did not finish in time')
-        else this.log.info('left the consumer group')
-      }
-      if (this.producer) await withTimeout(this.producer.disconnect(), AFTER_DEADLINE_MS)
+      return await shutdownSequence({
+        timeoutMs: this.config.shutdownTimeoutMs,
+        log: this.log,
+        deadline: this.deadline,
+        stopFetching: () => {
+          try {
+            this.consumer.pause(this.config.topics.map((topic) => ({ topic })))
+          } catch {
+            // not running yet: nothing to pause
+          }
+        },
+        inFlight: () => [...this.activeBatches],
+        finalCommit: () => this.finalCommit(),
+        leaveGroup: wasStarted ? () => this.consumer.disconnect() : undefined,
+        closeOthers: async () => this.deadLetter?.disconnect(),
+        abandoned: () => this.abandoned,
+      })
     } finally {
-      clearTimeout(timer)
       this.state = 'stopped'
     }
-    const passed = this.deadline.signal.aborted || Date.now() > deadlineAt
-    const clean = !passed && this.abandoned === 0 && finalCommitOk
-    const result: ShutdownResult = { clean, abandoned: this.abandoned, durationMs: Date.now() - started }
-    if (!clean) {
-      result.error = passed || this.abandoned > 0 ? new ShutdownTimeoutError(timeoutMs, this.abandoned) : new Error('the final commit failed')
-    }
-    return result
   }
 
   /** Commit every position still pending (async: the newest sent; auto: the processed one). */
@@ -430,22 +353,5 @@ export class ConsumerService {
     if (ok) this.log.info({ mode: this.config.commitMode, offsets }, 'final commit done')
     else this.log.error({ mode: this.config.commitMode, offsets }, 'final commit failed')
     return ok
-  }
-}
-
-function onAbort(signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) resolve()
-    else signal.addEventListener('abort', () => resolve(), { once: true })
-  })
-}
-
-/** The promise's value, or undefined when it did not settle within `ms` (errors become undefined too). */
-async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: NodeJS.Timeout | undefined
-  try {
-    return await Promise.race([p.catch(() => undefined), new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), ms)))])
-  } finally {
-    clearTimeout(timer)
   }
 }

@@ -1,0 +1,47 @@
+/**
+ * Start-up with retries: while Kafka is unreachable or a topic is missing, the process stays
+ * alive (liveness 200, readiness 503) and tries again with exponential back-off (0.5 s doubling
+ * to 30 s, jittered ±20%), one warn line per failed attempt giving the delay to the next one.
+ */
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { Logger } from 'pino'
+import { TopicMissingError } from '../errors.ts'
+
+const INITIAL_BACKOFF_MS = 500
+/** Largest delay between two attempts. */
+export const MAX_BACKOFF_MS = 30_000
+
+/** The delay before attempt `attempt + 1`, after `attempt` failed. */
+export function backoffMs(attempt: number, random = Math.random()): number {
+  return Math.round(Math.min(MAX_BACKOFF_MS, INITIAL_BACKOFF_MS * 2 ** (attempt - 1)) * (0.8 + random * 0.4))
+}
+
+/**
+ * Run `attempt` until it resolves or `signal` aborts. `cleanup` runs after each failure, before
+ * the wait. Returns true when an attempt succeeded, false when aborted.
+ */
+export async function connectWithRetry(opts: {
+  attempt: () => Promise<void>
+  cleanup: () => Promise<void>
+  signal: AbortSignal
+  log: Logger
+}): Promise<boolean> {
+  const { attempt, cleanup, signal, log } = opts
+  for (let n = 1; !signal.aborted; n++) {
+    try {
+      await attempt()
+      return true
+    } catch (err) {
+      if (signal.aborted) return false
+      const retryInMs = backoffMs(n)
+      if (err instanceof TopicMissingError) {
+        log.warn({ code: err.code, topics: err.topics, attempt: n, retryInMs }, `${err.message}; retrying`)
+      } else {
+        log.warn({ error: (err as Error).message, attempt: n, retryInMs }, 'cannot start the consumer; retrying')
+      }
+      await cleanup().catch(() => undefined)
+      await sleep(retryInMs, undefined, { signal }).catch(() => undefined)
+    }
+  }
+  return false
+}

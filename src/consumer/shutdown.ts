@@ -1,0 +1,94 @@
+/**
+ * The shutdown sequence (SIGTERM or SIGINT), in the order operators rely on:
+ *
+ *   1. readiness off at once (done by the caller before this runs), a log line;
+ *   2. stop fetching: nothing new reaches the loops, and they commit no new window;
+ *   3. let the in-flight batches process what was already committed, bounded by
+ *      SHUTDOWN_TIMEOUT_MS; at the deadline the handlers' AbortSignal fires and every
+ *      committed-but-unprocessed message is logged at warn (topic, partition, offset);
+ *   4. final synchronous commit of the consumed position (sync: usually nothing pending;
+ *      async: the flush of the newest position);
+ *   5. leave the group (disconnect).
+ *
+ * The result says whether it was clean: the process exits 0 only then.
+ */
+import type { Logger } from 'pino'
+import { ShutdownTimeoutError } from '../errors.ts'
+
+export interface ShutdownResult {
+  clean: boolean
+  abandoned: number
+  durationMs: number
+  error?: Error
+}
+
+/** How long the final commit and the group leave may still take once the deadline has passed. */
+const AFTER_DEADLINE_MS = 500
+
+/** What the sequence needs from the consumer it stops. */
+export interface ShutdownParts {
+  timeoutMs: number
+  log: Logger
+  /** Aborted at the deadline: the handlers' signal, and the loops' cue to drop what is left. */
+  deadline: AbortController
+  /** Step 2. Must not throw when the consumer is not running. */
+  stopFetching: () => void
+  /** The batches in flight now. */
+  inFlight: () => Promise<unknown>[]
+  /** Step 4; resolves false when the commit failed. */
+  finalCommit: () => Promise<boolean>
+  /** Step 5; undefined when there is no group to leave (the consumer never started). */
+  leaveGroup: (() => Promise<void>) | undefined
+  /** Other clients to close after leaving (the dead-letter producer). */
+  closeOthers: () => Promise<void>
+  /** Committed messages dropped at the deadline so far. */
+  abandoned: () => number
+}
+
+export async function shutdownSequence(p: ShutdownParts): Promise<ShutdownResult> {
+  const started = Date.now()
+  const deadlineAt = started + p.timeoutMs
+  const timer = setTimeout(() => p.deadline.abort(new ShutdownTimeoutError(p.timeoutMs, p.abandoned())), p.timeoutMs)
+  const remaining = () => Math.max(deadlineAt - Date.now(), AFTER_DEADLINE_MS)
+  let finalCommitOk = true
+  try {
+    p.stopFetching()
+    const drained = Promise.allSettled(p.inFlight())
+    await Promise.race([drained, onAbort(p.deadline.signal)])
+    if (p.deadline.signal.aborted) await withTimeout(drained, AFTER_DEADLINE_MS)
+    finalCommitOk = (await withTimeout(p.finalCommit(), remaining())) ?? false
+    if (p.leaveGroup) {
+      const left = await withTimeout(p.leaveGroup().then(() => true), remaining())
+      if (!left) p.log.warn('leaving the group did not finish in time')
+      else p.log.info('left the consumer group')
+    }
+    await withTimeout(p.closeOthers(), AFTER_DEADLINE_MS)
+  } finally {
+    clearTimeout(timer)
+  }
+  const abandoned = p.abandoned()
+  const passed = p.deadline.signal.aborted || Date.now() > deadlineAt
+  const clean = !passed && abandoned === 0 && finalCommitOk
+  const result: ShutdownResult = { clean, abandoned, durationMs: Date.now() - started }
+  if (!clean) {
+    result.error = passed || abandoned > 0 ? new ShutdownTimeoutError(p.timeoutMs, abandoned) : new Error('the final commit failed')
+  }
+  return result
+}
+
+function onAbort(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve()
+    else signal.addEventListener('abort', () => resolve(), { once: true })
+  })
+}
+
+/** The promise's value, or undefined when it did not settle within `ms` (errors become undefined too). */
+async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined
+  try {
+    return await Promise.race([p.catch(() => undefined), new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), ms)))])
+  } finally {
+    clearTimeout(timer)
+  }
+}
