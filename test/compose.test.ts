@@ -4,7 +4,8 @@
  * contract (src/config/schema.ts) and its shutdown behaviour.
  */
 import { spawnSync } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
+import { posix } from 'node:path'
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { parse } from 'yaml'
@@ -63,6 +64,19 @@ function dependsOn(s: Service): Map<string, string> {
   return d
 }
 
+/** The host path (relative to the repo) a container path of `s` is mounted from, if any. */
+function hostPathOf(s: Service, containerPath: string): string | undefined {
+  for (const v of s.volumes ?? []) {
+    const [host, target] = v.split(':')
+    if (!host || !target || !host.startsWith('.')) continue
+    if (containerPath === target) return host
+    if (containerPath.startsWith(`${target.replace(/\/$/, '')}/`)) return posix.join(host, containerPath.slice(target.replace(/\/$/, '').length + 1))
+  }
+  return undefined
+}
+
+const readYaml = <T>(relPath: string): T => parse(readFileSync(new URL(relPath, root), 'utf8')) as T
+
 const shutdownTimeoutMs = (s: Service): number =>
   Number(interpolateDefault(envMap(s).get('SHUTDOWN_TIMEOUT_MS') ?? String(configSchema.properties.SHUTDOWN_TIMEOUT_MS.default)))
 
@@ -80,7 +94,7 @@ describe('docker-compose.yml', () => {
 
   it('runs Apache Kafka in KRaft mode with a healthcheck', () => {
     const kafka = service('kafka')
-    assert.match(kafka.image ?? '', /^apache\/kafka:\d+\.\d+\.\d+$/, 'a pinned apache/kafka image')
+    assert.match(interpolateDefault(kafka.image ?? ''), /^apache\/kafka:\d+\.\d+\.\d+$/, 'a pinned apache/kafka image')
     const env = envMap(kafka)
     assert.equal(env.get('KAFKA_PROCESS_ROLES'), 'broker,controller')
     const nodeId = env.get('KAFKA_NODE_ID')
@@ -93,6 +107,32 @@ describe('docker-compose.yml', () => {
     const test = kafka.healthcheck?.test
     assert.ok(test && !kafka.healthcheck?.disable, 'kafka has a healthcheck')
     assert.match(Array.isArray(test) ? test.join(' ') : test, /kafka-(topics|broker-api-versions)\.sh/)
+  })
+
+  it('runs the Kafka version the integration tier proves, named once, configured like the launcher', async () => {
+    const kafka = service('kafka')
+    const image = kafka.image ?? ''
+    assert.match(image, /^apache\/kafka:\$\{KAFKA_VERSION:-\d+\.\d+\.\d+\}$/, 'the version is a KAFKA_VERSION default')
+    assert.equal(service('kafka-init').image, image, 'kafka-init runs the same Kafka image')
+    const launcher = new URL('harness/brokers/apache-kafka/index.ts', root)
+    assert.ok(existsSync(launcher), `${launcher.pathname} (the Apache Kafka launcher of the integration tier) is missing`)
+    const { DEFAULT_KAFKA_VERSION } = (await import(launcher.href)) as { DEFAULT_KAFKA_VERSION: string }
+    assert.equal(interpolateDefault(image), `apache/kafka:${DEFAULT_KAFKA_VERSION}`, 'compose runs the version the tier proves')
+    const env = envMap(kafka)
+    // As the launcher (and a real cluster) runs: no topic appears because a client asked for it;
+    // internal topics replicated as far as one node allows.
+    assert.equal(env.get('KAFKA_AUTO_CREATE_TOPICS_ENABLE'), 'false')
+    for (const name of [
+      'KAFKA_DEFAULT_REPLICATION_FACTOR',
+      'KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR',
+      'KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR',
+      'KAFKA_TRANSACTION_STATE_LOG_MIN_ISR',
+      'KAFKA_SHARE_COORDINATOR_STATE_TOPIC_REPLICATION_FACTOR',
+      'KAFKA_SHARE_COORDINATOR_STATE_TOPIC_MIN_ISR',
+      'KAFKA_MIN_INSYNC_REPLICAS',
+    ]) {
+      assert.equal(env.get(name), '1', `${name}=1 on a single node`)
+    }
   })
 
   it('creates the weather topic with several partitions in a one-shot job after Kafka is healthy', () => {
@@ -171,5 +211,53 @@ describe('docker-compose.yml', () => {
     )
     assert.ok(job, `a scrape job targets consumer:${port}`)
     assert.equal(job.metrics_path ?? '/metrics', '/metrics')
+  })
+
+  it('has Prometheus load the alert rules file the chart ships (deploy/prometheus/alerts.yml)', () => {
+    const prometheus = service('prometheus')
+    const configHost = hostPathOf(prometheus, '/etc/prometheus/prometheus.yml')
+    assert.ok(configHost, 'the Prometheus config is mounted at /etc/prometheus/prometheus.yml')
+    const promConfig = readYaml<{ rule_files?: string[] }>(configHost)
+    const ruleFiles = promConfig.rule_files ?? []
+    assert.ok(ruleFiles.length > 0, 'prometheus.yml lists rule_files')
+    const hosts = ruleFiles.map((f) => {
+      // Relative rule_files are resolved against the config file's directory.
+      const inContainer = posix.isAbsolute(f) ? f : posix.join('/etc/prometheus', f)
+      const host = hostPathOf(prometheus, inContainer)
+      assert.ok(host, `rule file ${inContainer} is mounted into the prometheus container`)
+      assert.ok(existsSync(new URL(host, root)), `${host} exists`)
+      return posix.normalize(host)
+    })
+    assert.ok(hosts.includes('deploy/prometheus/alerts.yml'), `the alert rules are loaded, got ${hosts.join(', ')}`)
+  })
+
+  it('has Grafana with the Prometheus data source and the amo-consumer dashboard provisioned, anonymous viewer', () => {
+    const grafana = service('grafana')
+    assert.match(grafana.image ?? '', /^grafana\/grafana(-oss)?:\d+\.\d+\.\d+$/, 'a pinned Grafana OSS image')
+    const env = envMap(grafana)
+    assert.equal(env.get('GF_AUTH_ANONYMOUS_ENABLED'), 'true')
+    assert.equal(env.get('GF_AUTH_ANONYMOUS_ORG_ROLE'), 'Viewer')
+    assert.ok(dependsOn(grafana).has('prometheus'))
+    const ports = (grafana.ports ?? []).map(String)
+    assert.ok(ports.some((p) => /(^|:)3000$/.test(p)), 'grafana publishes 3000')
+
+    const provisioning = hostPathOf(grafana, '/etc/grafana/provisioning')
+    assert.ok(provisioning, 'provisioning is mounted at /etc/grafana/provisioning')
+    const datasources = readYaml<{ datasources: { type: string; url: string; isDefault?: boolean }[] }>(
+      posix.join(provisioning, 'datasources/prometheus.yml'),
+    ).datasources
+    const promDs = datasources.find((d) => d.type === 'prometheus')
+    assert.ok(promDs, 'a Prometheus data source is provisioned')
+    assert.equal(promDs.url, 'http://prometheus:9090', 'the data source is the stack\'s Prometheus service')
+
+    const providers = readYaml<{ providers: { type: string; options: { path: string } }[] }>(
+      posix.join(provisioning, 'dashboards/amo-consumer.yml'),
+    ).providers
+    const provider = providers.find((p) => p.type === 'file')
+    assert.ok(provider, 'a file dashboard provider')
+    const dashboard = hostPathOf(grafana, posix.join(provider.options.path, 'amo-consumer.json'))
+    assert.equal(dashboard && posix.normalize(dashboard), 'deploy/grafana/dashboards/amo-consumer.json', 'the canonical dashboard is what Grafana loads')
+    const home = env.get('GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH')
+    assert.ok(home && hostPathOf(grafana, home) && existsSync(new URL(hostPathOf(grafana, home)!, root)), 'the home dashboard is the mounted one')
   })
 })
