@@ -115,7 +115,8 @@ defaults to the pod name). The SASL password is NOT here: it comes from a Secret
       "KAFKA_FROM_BEGINNING" $c.fromBeginning
       "KAFKA_SESSION_TIMEOUT_MS" $c.sessionTimeoutMs
       "KAFKA_HEARTBEAT_INTERVAL_MS" $c.heartbeatIntervalMs
-      "KAFKA_SSL" $c.ssl
+      "KAFKA_SSL" (ternary "true" "false" (eq (include "amo-consumer.tls" .) "true"))
+      "KAFKA_SSL_CA_FILE" (include "amo-consumer.sslCaFile" .)
       "KAFKA_SASL_MECHANISM" $c.sasl.mechanism
       "COMMIT_MODE" $c.commitMode
       "COMMIT_WINDOW" $c.commitWindow
@@ -241,7 +242,77 @@ Checks that cannot be expressed in values.schema.json, with a message that says 
 {{- if ge (int64 .Values.config.heartbeatIntervalMs) (int64 .Values.config.sessionTimeoutMs) -}}
 {{- fail (printf "config.heartbeatIntervalMs (%d) must be below config.sessionTimeoutMs (%d): the service refuses to start otherwise." (int64 .Values.config.heartbeatIntervalMs) (int64 .Values.config.sessionTimeoutMs)) -}}
 {{- end -}}
+{{- if and .Values.config.sslCa.existingSecret .Values.config.sslCa.existingConfigMap -}}
+{{- fail "config.sslCa: set existingSecret or existingConfigMap, not both." -}}
+{{- end -}}
+{{- if and .Values.config.sslCaFile (or .Values.config.sslCa.existingSecret .Values.config.sslCa.existingConfigMap) -}}
+{{- fail "config.sslCaFile and config.sslCa both give the CA: set one (config.sslCa mounts it and sets the path itself)." -}}
+{{- end -}}
 {{- if eq (len (include "amo-consumer.topicList" . | fromJsonArray)) 0 -}}
 {{- fail "config.topics is empty: give at least one topic." -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Labels of the `helm test` pod: the standard labels without app.kubernetes.io/name, so that
+neither the Service, the PodDisruptionBudget nor the NetworkPolicy selects it.
+*/}}
+{{- define "amo-consumer.testLabels" -}}
+helm.sh/chart: {{ include "amo-consumer.chart" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ include "amo-consumer.imageTag" . | trunc 63 | trimSuffix "-" | quote }}
+app.kubernetes.io/component: test
+app.kubernetes.io/part-of: amo-consumer
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/*
+The distinct ports of config.brokers ("host:port,..." or a list; "[::1]:9092" works too), as a
+JSON list of integers, in the order they first appear.
+*/}}
+{{- define "amo-consumer.brokerPorts" -}}
+{{- $brokers := .Values.config.brokers -}}
+{{- if not (kindIs "slice" $brokers) -}}
+{{- $brokers = splitList "," (toString $brokers) -}}
+{{- end -}}
+{{- $ports := list -}}
+{{- range $brokers -}}
+{{- $b := trim (toString .) -}}
+{{- if $b -}}
+{{- $port := int64 (last (splitList ":" $b)) -}}
+{{- if not (has $port $ports) -}}{{- $ports = append $ports $port -}}{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- toJson $ports -}}
+{{- end -}}
+
+{{/*
+Where the brokers' CA certificate is mounted when config.sslCa names a Secret or ConfigMap.
+*/}}
+{{- define "amo-consumer.sslCaDir" -}}
+/etc/amo-consumer/kafka-ca
+{{- end -}}
+
+{{/*
+KAFKA_SSL_CA_FILE: config.sslCaFile, else the mounted config.sslCa key, else empty (system CAs).
+*/}}
+{{- define "amo-consumer.sslCaFile" -}}
+{{- $ca := .Values.config.sslCa -}}
+{{- if .Values.config.sslCaFile -}}
+{{- .Values.config.sslCaFile -}}
+{{- else if or $ca.existingSecret $ca.existingConfigMap -}}
+{{- printf "%s/%s" (include "amo-consumer.sslCaDir" .) $ca.key -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+True when TLS to the brokers is on: config.ssl, or a CA is given (the service turns TLS on then).
+*/}}
+{{- define "amo-consumer.tls" -}}
+{{- if or .Values.config.ssl (include "amo-consumer.sslCaFile" .) -}}
+true
 {{- end -}}
 {{- end -}}
