@@ -4,12 +4,19 @@
  * rendered manifests that tie the chart to the service: probe paths and port, every env var is
  * one src/config/schema.ts knows, the grace period stays above SHUTDOWN_TIMEOUT_MS, the
  * restricted security context, the password only through a Secret, KEDA / ServiceMonitor /
- * PDB variants, the config checksum, and values.schema.json refusing bad values.
+ * PDB variants, the config checksum, and values.schema.json refusing bad values. Then the
+ * opt-ins: the PrometheusRule and the dashboard ConfigMap rendered from the files compose uses
+ * (and kept by `helm package`), the NetworkPolicy, the `helm test` pod (its script run for real
+ * against a local HTTP server), Chart.yaml metadata, and the README's generated parameters table.
  */
-import { readdirSync, readFileSync } from 'node:fs'
+import { spawn, spawnSync } from 'node:child_process'
+import { copyFileSync, lstatSync, readdirSync, readFileSync, realpathSync } from 'node:fs'
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
-import { describe, it } from 'node:test'
+import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
+import { parse as parseYaml } from 'yaml'
 import {
   COMMIT_MODES,
   CONFIG_VARIABLES,
@@ -21,7 +28,11 @@ import {
 import { defaultAsEnv, envValueProblem } from './support/ship-config.ts'
 import {
   chartDir,
+  helm,
   helmLint,
+  helmPackage,
+  repoRoot,
+  scratchDir,
   helmTemplate,
   one,
   ofKind,
@@ -484,4 +495,402 @@ describe('helm chart: values.schema.json and template checks refuse bad values',
     assertRefused({ set: ['config.heartbeatIntervalMs=30000'] }, /heartbeatIntervalMs/))
   it('SASL without a user', () =>
     assertRefused({ set: ['config.sasl.mechanism=plain', 'config.sasl.existingSecret=s'] }, /username/))
+})
+
+// ---------------------------------------------------------------------------------------------
+// Chart metadata and the generated README.
+
+describe('helm chart: Chart.yaml and README', () => {
+  const chart = parseYaml(readFileSync(join(chartDir, 'Chart.yaml'), 'utf8')) as Record<string, unknown>
+  const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as Record<string, unknown>
+
+  it('appVersion is the version of package.json (the image the chart deploys by default)', () => {
+    assert.equal(chart.appVersion, pkg.version)
+  })
+
+  it('declares kubeVersion (>= 1.25: policy/v1 PDB, Pod Security Admission) and an icon', () => {
+    assert.equal(chart.kubeVersion, '>=1.25.0-0')
+    const r = helmTemplate({ set: [] })
+    assert.equal(r.status, 0)
+    const old = helm(['template', 't', chartDir, '--kube-version', '1.24.0'])
+    assert.notEqual(old.status, 0, 'rendering for Kubernetes 1.24 must be refused')
+    assert.match(old.stderr, /kubeVersion/)
+    const icon = String(chart.icon ?? '')
+    const m = /^data:image\/svg\+xml;base64,(.+)$/.exec(icon)
+    assert.ok(m?.[1], `icon is an inline SVG (data: URI), got ${icon.slice(0, 40)}`)
+    assert.match(Buffer.from(m[1], 'base64').toString(), /^<svg [^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"/)
+  })
+
+  it('names no home or sources the project does not have', () => {
+    // The repository has no public address of its own (package.json has no "repository").
+    assert.equal(pkg.repository, undefined, 'package.json now names a repository: add it as Chart.yaml sources')
+    assert.equal(chart.home, undefined)
+    assert.equal(chart.sources, undefined)
+  })
+
+  it('the README parameters table is the one readme-generator-for-helm makes from values.yaml', () => {
+    const bin = join(repoRoot, 'node_modules', '.bin', 'readme-generator')
+    const copy = join(scratchDir('chart-readme-'), 'README.md')
+    const committed = readFileSync(join(chartDir, 'README.md'), 'utf8')
+    copyFileSync(join(chartDir, 'README.md'), copy)
+    const r = spawnSync(bin, ['--values', join(chartDir, 'values.yaml'), '--readme', copy], { encoding: 'utf8' })
+    assert.ok(!r.error, `${bin} did not run (${String(r.error)}): run "npm ci" (devDependency @bitnami/readme-generator-for-helm)`)
+    assert.equal(r.status, 0, `every value needs a "## @param" comment in values.yaml:\n${r.stdout}${r.stderr}`)
+    assert.equal(
+      readFileSync(copy, 'utf8'),
+      committed,
+      'helm/amo-consumer/README.md is out of date: run npx readme-generator --values helm/amo-consumer/values.yaml --readme helm/amo-consumer/README.md',
+    )
+    for (const key of ['config.partitionConcurrency', 'networkPolicy.enabled', 'metrics.prometheusRule.enabled', 'tests.enabled']) {
+      assert.ok(committed.includes(`| \`${key}\``), `${key} is in the table`)
+    }
+  })
+})
+
+// ---------------------------------------------------------------------------------------------
+// Alert rules and dashboard: one source with compose.
+
+interface RuleFile {
+  groups: { name: string; interval?: string; rules: { alert?: string; record?: string; expr: string; labels?: Record<string, string> }[] }[]
+}
+interface PrometheusRule extends K8sObject {
+  spec: RuleFile
+}
+
+describe('helm chart: files shared with the compose stack', () => {
+  const shared = [
+    { link: 'files/alerts.yml', target: 'deploy/prometheus/alerts.yml' },
+    { link: 'files/dashboard.json', target: 'deploy/grafana/dashboards/amo-consumer.json' },
+  ]
+
+  for (const { link, target } of shared) {
+    it(`${link} is a symbolic link to ${target}`, () => {
+      const path = join(chartDir, link)
+      assert.ok(lstatSync(path, { throwIfNoEntry: false })?.isSymbolicLink(), `${link} is not a symbolic link`)
+      assert.equal(realpathSync(path), realpathSync(join(repoRoot, target)), `${link} does not resolve to ${target}`)
+    })
+  }
+
+  it('helm package stores the content of both files (not links) in the archive', () => {
+    const dir = scratchDir('chart-package-')
+    const tgz = helmPackage(dir)
+    const x = spawnSync('tar', ['-xzf', tgz, '-C', dir], { encoding: 'utf8' })
+    assert.equal(x.status, 0, `tar -xzf failed: ${x.stderr}`)
+    for (const { link, target } of shared) {
+      const packed = join(dir, 'amo-consumer', link)
+      assert.ok(lstatSync(packed).isFile(), `${link} is a regular file in the archive`)
+      assert.equal(readFileSync(packed, 'utf8'), readFileSync(join(repoRoot, target), 'utf8'))
+    }
+    assert.ok(!readdirSync(join(dir, 'amo-consumer')).includes('ci'), 'ci/ stays out of the package (.helmignore)')
+  })
+})
+
+describe('helm chart: PrometheusRule', () => {
+  const file = parseYaml(readFileSync(join(chartDir, 'files', 'alerts.yml'), 'utf8')) as RuleFile
+  const alertsOf = (f: RuleFile): string[] => f.groups.flatMap((g) => g.rules.map((r) => r.alert ?? r.record ?? ''))
+
+  it('the rule file has alerts', () => {
+    assert.ok(alertsOf(file).length > 0)
+  })
+
+  it('renders every rule of files/alerts.yml unchanged but for the added labels', () => {
+    const r = render({ set: ['metrics.prometheusRule.enabled=true'] })
+    const pr = one<PrometheusRule>(r, 'PrometheusRule')
+    assert.equal(pr.apiVersion, 'monitoring.coreos.com/v1')
+    assert.deepEqual(pr.spec, file, 'with no extra labels and nothing disabled the spec is the file')
+  })
+
+  it('ci/monitoring-values.yaml: selector labels, a label on every alert, a disabled alert', () => {
+    const docs = render({ files: ['ci/monitoring-values.yaml'] })
+    const pr = one<PrometheusRule>(docs, 'PrometheusRule')
+    const deployment = one<Deployment>(docs, 'Deployment')
+    assert.equal(pr.metadata.labels?.release, 'kube-prometheus-stack', 'label for the ruleSelector')
+    for (const [k, v] of Object.entries(deployment.metadata.labels ?? {})) {
+      assert.equal(pr.metadata.labels?.[k], v, `the PrometheusRule carries the chart label ${k}`)
+    }
+    const expected = alertsOf(file).filter((a) => a !== 'AmoConsumerRebalanceStorm')
+    assert.deepEqual(alertsOf(pr.spec), expected, 'every alert but the disabled one')
+    const exprs = new Map(file.groups.flatMap((g) => g.rules.map((x) => [x.alert, x.expr] as const)))
+    for (const rule of pr.spec.groups.flatMap((g) => g.rules)) {
+      assert.equal(rule.labels?.team, 'data-platform', `${rule.alert} gets additionalRuleLabels`)
+      assert.ok(rule.labels?.severity, `${rule.alert} keeps its severity`)
+      assert.equal(rule.expr, exprs.get(rule.alert), `${rule.alert}: expression unchanged`)
+    }
+  })
+
+  it("a label the rule file sets wins over additionalRuleLabels", () => {
+    const docs = render({ files: [valuesFile({ metrics: { prometheusRule: { enabled: true, additionalRuleLabels: { severity: 'info' } } } })] })
+    const pr = one<PrometheusRule>(docs, 'PrometheusRule')
+    const fileSeverity = new Map(file.groups.flatMap((g) => g.rules.map((x) => [x.alert, x.labels?.severity] as const)))
+    for (const rule of pr.spec.groups.flatMap((g) => g.rules)) {
+      assert.equal(rule.labels?.severity, fileSeverity.get(rule.alert) ?? 'info', rule.alert)
+    }
+  })
+})
+
+describe('helm chart: Grafana dashboard ConfigMap', () => {
+  const dashboard: unknown = JSON.parse(readFileSync(join(chartDir, 'files', 'dashboard.json'), 'utf8'))
+  const dashboardCm = (docs: K8sObject[]): K8sObject => {
+    const cms = ofKind(docs, 'ConfigMap').filter((c) => c.metadata.name.endsWith('-dashboard'))
+    assert.equal(cms.length, 1, 'one dashboard ConfigMap')
+    return cms[0] as K8sObject
+  }
+
+  it('ci/monitoring-values.yaml: the sidecar label, the folder annotation, the namespace, the JSON of the file', () => {
+    const cm = dashboardCm(render({ files: ['ci/monitoring-values.yaml'] }))
+    assert.equal(cm.metadata.labels?.grafana_dashboard, '1', 'the label the Grafana sidecar selects')
+    assert.equal(cm.metadata.annotations?.grafana_folder, 'Kafka')
+    assert.equal(cm.metadata.namespace, 'monitoring')
+    assert.deepEqual(Object.keys(cm.data ?? {}), ['amo-consumer.json'])
+    assert.deepEqual(JSON.parse(cm.data?.['amo-consumer.json'] ?? ''), dashboard)
+  })
+
+  it('the sidecar label and value are values', () => {
+    const cm = dashboardCm(
+      render({
+        set: [
+          'metrics.grafanaDashboard.enabled=true',
+          'metrics.grafanaDashboard.sidecarLabel=dashboards',
+          'metrics.grafanaDashboard.sidecarLabelValue=amo',
+        ],
+      }),
+    )
+    assert.equal(cm.metadata.labels?.dashboards, 'amo')
+    assert.equal(cm.metadata.labels?.grafana_dashboard, undefined)
+    assert.equal(cm.metadata.namespace, 'consumers', 'the release namespace by default')
+  })
+})
+
+// ---------------------------------------------------------------------------------------------
+// NetworkPolicy.
+
+interface PolicyPort {
+  port: number | string
+  protocol?: string
+}
+interface PolicyPeer {
+  podSelector?: { matchLabels?: Record<string, string> }
+  namespaceSelector?: { matchLabels?: Record<string, string> }
+}
+interface NetworkPolicy extends K8sObject {
+  spec: {
+    podSelector: { matchLabels: Record<string, string> }
+    policyTypes: string[]
+    ingress: { ports?: PolicyPort[]; from?: PolicyPeer[] }[]
+    egress: { ports?: PolicyPort[]; to?: PolicyPeer[] }[]
+  }
+}
+
+const selects = (selector: Record<string, string> | undefined, labels: Record<string, string> | undefined): boolean =>
+  Object.entries(selector ?? {}).every(([k, v]) => labels?.[k] === v)
+
+describe('helm chart: NetworkPolicy', () => {
+  it('ci/networkpolicy-values.yaml: the consumer pods, Kafka ports from config.brokers, DNS, http from monitoring and the test pod', () => {
+    const docs = render({ files: ['ci/networkpolicy-values.yaml'] })
+    const np = one<NetworkPolicy>(docs, 'NetworkPolicy')
+    const deployment = one<Deployment>(docs, 'Deployment')
+    assert.deepEqual(np.spec.podSelector.matchLabels, deployment.spec.selector.matchLabels)
+    assert.deepEqual([...np.spec.policyTypes].sort(), ['Egress', 'Ingress'])
+
+    const [kafka, dns, ...rest] = np.spec.egress
+    assert.equal(rest.length, 0, 'no other egress')
+    assert.deepEqual(kafka?.ports, [
+      { port: 9093, protocol: 'TCP' },
+      { port: 9094, protocol: 'TCP' },
+    ])
+    assert.deepEqual(kafka?.to, [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kafka' } } }])
+    assert.deepEqual(dns?.ports, [
+      { port: 53, protocol: 'UDP' },
+      { port: 53, protocol: 'TCP' },
+    ])
+    assert.equal(dns?.to?.[0]?.podSelector?.matchLabels?.['k8s-app'], 'kube-dns')
+
+    assert.equal(np.spec.ingress.length, 1)
+    const ingress = np.spec.ingress[0]
+    assert.deepEqual(ingress?.ports, [{ port: 'http', protocol: 'TCP' }])
+    const container = deployment.spec.template.spec.containers[0]
+    assert.ok(container?.ports?.some((p) => p.name === 'http'), 'the pods have a port named http')
+    assert.equal(ingress?.from?.[0]?.namespaceSelector?.matchLabels?.['kubernetes.io/metadata.name'], 'monitoring')
+    const testPod = one(docs, 'Pod')
+    assert.ok(
+      ingress?.from?.some((peer) => !peer.namespaceSelector && peer.podSelector && selects(peer.podSelector.matchLabels, testPod.metadata.labels)),
+      'the helm test pod may reach the http port',
+    )
+  })
+
+  it('defaults: the port of the default brokers, DNS to anywhere, http from anywhere', () => {
+    const np = one<NetworkPolicy>(render({ set: ['networkPolicy.enabled=true'] }), 'NetworkPolicy')
+    assert.deepEqual(np.spec.egress[0], { ports: [{ port: 9092, protocol: 'TCP' }] })
+    assert.deepEqual(np.spec.egress[1]?.to, undefined)
+    assert.deepEqual(np.spec.ingress, [{ ports: [{ port: 'http', protocol: 'TCP' }] }])
+  })
+
+  it('explicit Kafka ports, DNS off, extra rules', () => {
+    const np = one<NetworkPolicy>(
+      render({
+        files: [
+          valuesFile({
+            config: { brokers: 'a:9092,b:9092,[::1]:19092' },
+            networkPolicy: {
+              enabled: true,
+              dns: { enabled: false },
+              extraEgress: [{ ports: [{ port: 443, protocol: 'TCP' }] }],
+            },
+          }),
+        ],
+      }),
+      'NetworkPolicy',
+    )
+    assert.deepEqual(np.spec.egress[0]?.ports?.map((p) => p.port), [9092, 19092], 'distinct broker ports, IPv6 literal included')
+    assert.deepEqual(np.spec.egress[1], { ports: [{ port: 443, protocol: 'TCP' }] }, 'no DNS rule, then the extra rule')
+    const set = one<NetworkPolicy>(render({ set: ['networkPolicy.enabled=true', 'networkPolicy.kafka.ports={9095}'] }), 'NetworkPolicy')
+    assert.deepEqual(set.spec.egress[0]?.ports, [{ port: 9095, protocol: 'TCP' }])
+  })
+})
+
+// ---------------------------------------------------------------------------------------------
+// helm test.
+
+interface TestPod extends K8sObject {
+  spec: {
+    restartPolicy: string
+    automountServiceAccountToken?: boolean
+    securityContext?: unknown
+    containers: (Container & { command?: string[] })[]
+  }
+}
+
+describe('helm chart: helm test hook', () => {
+  const docs = render({ files: ['ci/networkpolicy-values.yaml'] })
+  const pod = one<TestPod>(docs, 'Pod')
+  const deployment = one<Deployment>(docs, 'Deployment')
+  const container = pod.spec.containers[0] as Container & { command?: string[] }
+  const envOf = (name: string): string | undefined => container.env?.find((e) => e.name === name)?.value
+
+  it('is a test hook pod with the image and the restricted security context of the consumer', () => {
+    assert.equal(pod.metadata.annotations?.['helm.sh/hook'], 'test')
+    assert.equal(pod.spec.restartPolicy, 'Never')
+    assert.equal(pod.spec.automountServiceAccountToken, false)
+    const consumer = deployment.spec.template.spec.containers[0] as Container
+    assert.equal(container.image, consumer.image, "the image's own node, no other image")
+    assert.deepEqual(pod.spec.securityContext, deployment.spec.template.spec.securityContext)
+    assert.deepEqual(container.securityContext, consumer.securityContext)
+    assert.equal(container.command?.[0], 'node')
+  })
+
+  it('targets /readyz on the Service port', () => {
+    const svc = one<Service>(docs, 'Service')
+    const port = svc.spec.ports.find((p) => p.name === 'http')?.port
+    assert.equal(envOf('READYZ_URL'), `http://${svc.metadata.name}:${port}/readyz`)
+  })
+
+  it('is selected by neither the Service, the PodDisruptionBudget nor the NetworkPolicy', () => {
+    const svc = one<Service>(docs, 'Service')
+    assert.ok(!selects(svc.spec.selector, pod.metadata.labels), 'Service')
+    const pdb = one(docs, 'PodDisruptionBudget') as K8sObject & { spec: { selector: { matchLabels: Record<string, string> } } }
+    assert.ok(!selects(pdb.spec.selector.matchLabels, pod.metadata.labels), 'PodDisruptionBudget')
+    const np = one<NetworkPolicy>(docs, 'NetworkPolicy')
+    assert.ok(!selects(np.spec.podSelector.matchLabels, pod.metadata.labels), 'NetworkPolicy')
+  })
+
+  it('tests.enabled=false renders no test pod', () => {
+    assert.equal(ofKind(render({ set: ['tests.enabled=false'] }), 'Pod').length, 0)
+  })
+
+  describe('its script, run with node against a local HTTP server', () => {
+    let status = 200
+    let server: Server
+    let base = ''
+    before(async () => {
+      server = createServer((req, res) => {
+        res.statusCode = req.url === '/readyz' ? status : 404
+        res.end()
+      })
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+      base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+    })
+    after(() => new Promise<void>((resolve) => server.close(() => resolve())))
+
+    const run = (url: string, timeoutSeconds: string): Promise<{ code: number | null; out: string }> =>
+      new Promise((resolve, reject) => {
+        const [cmd, ...args] = container.command ?? []
+        const child = spawn(cmd ?? 'node', args, {
+          env: { ...process.env, READYZ_URL: url, TIMEOUT_SECONDS: timeoutSeconds },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        })
+        let out = ''
+        child.stdout.on('data', (d: Buffer) => (out += d.toString()))
+        child.stderr.on('data', (d: Buffer) => (out += d.toString()))
+        child.on('error', reject)
+        child.on('close', (code) => resolve({ code, out }))
+      })
+
+    it('exits 0 when /readyz answers 200', async () => {
+      status = 200
+      const r = await run(`${base}/readyz`, '5')
+      assert.equal(r.code, 0, r.out)
+      assert.match(r.out, /: 200/)
+    })
+
+    it('exits 1 when /readyz answers 503 until the deadline', async () => {
+      status = 503
+      const r = await run(`${base}/readyz`, '0')
+      assert.equal(r.code, 1, r.out)
+      assert.match(r.out, /HTTP 503; no ready consumer within 0 s/)
+    })
+
+    it('exits 1 when nothing listens', async () => {
+      const closed = createServer()
+      await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve))
+      const port = (closed.address() as AddressInfo).port
+      await new Promise<void>((resolve) => closed.close(() => resolve()))
+      const r = await run(`http://127.0.0.1:${port}/readyz`, '0')
+      assert.equal(r.code, 1, r.out)
+      assert.match(r.out, /ECONNREFUSED/)
+    })
+  })
+})
+
+// ---------------------------------------------------------------------------------------------
+// PARTITION_CONCURRENCY and the brokers' CA.
+
+describe('helm chart: partitionConcurrency and the brokers CA', () => {
+  for (const [value, env] of [
+    ['all', 'all'],
+    ['8', '8'],
+  ] as const) {
+    it(`config.partitionConcurrency=${value} reaches the container as ${env}, a value the service accepts`, () => {
+      const r = renderRead({ set: [`config.partitionConcurrency=${value}`] })
+      assert.equal(r.configMapData.PARTITION_CONCURRENCY, env)
+      assert.equal(envValueProblem('PARTITION_CONCURRENCY', env), undefined)
+    })
+  }
+  it('config.partitionConcurrency=some is refused', () =>
+    assertRefused({ set: ['config.partitionConcurrency=some'] }, /partitionConcurrency/))
+  it('config.partitionConcurrency=0 is refused', () =>
+    assertRefused({ set: ['config.partitionConcurrency=0'] }, /partitionConcurrency/))
+
+  it('config.sslCa.existingSecret: mounted read-only, KAFKA_SSL_CA_FILE points into it, TLS on, KEDA gets the CA', () => {
+    const r = renderRead({ files: ['ci/existing-secret-values.yaml'] })
+    const file = r.env.get('KAFKA_SSL_CA_FILE') ?? ''
+    const mount = (r.container.volumeMounts ?? []).find((m) => file.startsWith(`${m.mountPath}/`))
+    assert.ok(mount, `a volume is mounted where KAFKA_SSL_CA_FILE=${file} points`)
+    assert.equal((mount as { readOnly?: boolean }).readOnly, true)
+    const vol = (r.deployment.spec.template.spec.volumes ?? []).find((v) => v.name === mount.name) as
+      | { secret?: { secretName: string; items: { key: string; path: string }[] } }
+      | undefined
+    assert.equal(vol?.secret?.secretName, 'my-cluster-cluster-ca-cert')
+    assert.equal(`${mount.mountPath}/${vol?.secret?.items[0]?.path}`, file)
+    assert.equal(r.env.get('KAFKA_SSL'), 'true')
+    const ta = one(r.docs, 'TriggerAuthentication') as K8sObject & {
+      spec: { secretTargetRef: { parameter: string; name: string; key: string }[] }
+    }
+    assert.deepEqual(
+      ta.spec.secretTargetRef.find((s) => s.parameter === 'ca'),
+      { parameter: 'ca', name: 'my-cluster-cluster-ca-cert', key: 'ca.crt' },
+    )
+  })
+
+  it('a CA from a Secret and from a ConfigMap at once is refused', () =>
+    assertRefused({ set: ['config.sslCa.existingSecret=a', 'config.sslCa.existingConfigMap=b'] }, /not both/))
 })

@@ -61,6 +61,22 @@ export function helmLint(opts: RenderOptions = {}): HelmResult {
   return helm(['lint', '--strict', chartDir, ...renderArgs(opts)])
 }
 
+/** `helm package` of the chart into `destination`; returns the archive's path. */
+export function helmPackage(destination: string): string {
+  const r = helm(['package', chartDir, '--destination', destination])
+  assert.equal(r.status, 0, `helm package failed:\n${r.stdout}${r.stderr}`)
+  const m = /saved it to: (\S+\.tgz)/.exec(r.stdout)
+  assert.ok(m?.[1], `helm package did not say where it saved the chart:\n${r.stdout}`)
+  return m[1]
+}
+
+/** A temporary directory, removed when the process exits. */
+export function scratchDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix))
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }))
+  return dir
+}
+
 /** Writes values to a temporary YAML file and returns its path (for what --set cannot say). */
 let tmpDir: string | undefined
 let tmpCount = 0
