@@ -1,14 +1,14 @@
 # amo-consumer container image.
 #
-#   docker build -t amo-consumer .
-#   docker run --rm -e KAFKA_BROKERS=host.docker.internal:9092 -p 8080:8080 amo-consumer
+#   docker build -t amo-consumer:0.1.0 .
+#   docker run --rm -e KAFKA_BROKERS=host.docker.internal:9092 -p 8080:8080 amo-consumer:0.1.0
 #
 # Two stages: `build` compiles TypeScript with the dev dependencies; `runtime` holds only the
 # compiled JavaScript and the production dependencies. Both stages use the same pinned Node LTS
 # major on Debian bookworm-slim (glibc, so native add-ons and their prebuilt binaries just work).
 #
-# Base image use: FROM amo-consumer, COPY a handler module under /app/handlers/ and set
-# HANDLER=/app/handlers/<file>.js (see README, "Using the image as a base image").
+# Base image use: FROM amo-consumer:0.1.0, COPY a handler module under /app/handlers/ and set
+# HANDLER=/app/handlers/<file>.js (see docs/containers.md, "Your own handler").
 
 # ---------------------------------------------------------------------------------------------
 # build: npm ci (all dependencies) + tsc  ->  /app/dist
@@ -43,6 +43,27 @@ RUN npm ci --omit=dev --no-audit --no-fund \
  && npm cache clean --force
 
 COPY --from=build /app/dist ./dist
+
+# Build metadata, passed by whoever builds (nothing is guessed here). Declared after the last
+# RUN so that a new revision or date does not invalidate the cached layers above:
+#   docker build \
+#     --build-arg REVISION="$(git rev-parse HEAD)" \
+#     --build-arg CREATED="$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+#     -t amo-consumer:0.1.0 .
+# Left empty, the labels are empty. A source URL can be added at build time the same way
+# (docker build --label org.opencontainers.image.source=<url>).
+ARG REVISION=""
+ARG CREATED=""
+
+# OCI image annotations (https://github.com/opencontainers/image-spec/blob/main/annotations.md).
+# version is package.json's "version" (test/dockerfile.test.ts keeps them equal).
+LABEL org.opencontainers.image.title="amo-consumer" \
+      org.opencontainers.image.description="At-most-once Kafka consumer service: commit before processing, graceful SIGTERM with a final commit, health/readiness and Prometheus metrics" \
+      org.opencontainers.image.version="0.1.0" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.base.name="docker.io/library/node:24-bookworm-slim" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.created="${CREATED}"
 
 # Files stay owned by root and read-only for the process; it writes nothing but /tmp.
 # Numeric UID:GID (the image's `node` user) so Kubernetes can verify runAsNonRoot.

@@ -1,14 +1,18 @@
 /**
  * The container image, checked from the Dockerfile text (no Docker engine in CI): multi-stage,
- * production-only runtime, numeric non-root user, signals reaching Node through an init, and a
- * HEALTHCHECK that needs no curl. Plus the .dockerignore that keeps host builds out.
+ * production-only runtime, numeric non-root user, signals reaching Node through an init, a
+ * HEALTHCHECK that needs no curl, and OCI labels that agree with package.json and the chart.
+ * Plus the .dockerignore that keeps host builds out.
  */
 import { readFileSync } from 'node:fs'
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
+import { parse as parseYaml } from 'yaml'
 import {
+  argsOf,
   dockerignoreExcludes,
   envOf,
+  labelsOf,
   execForm,
   parseDockerfile,
   stages,
@@ -19,6 +23,7 @@ import {
 const root = new URL('../', import.meta.url)
 const dockerfile = readFileSync(new URL('Dockerfile', root), 'utf8')
 const dockerignore = readFileSync(new URL('.dockerignore', root), 'utf8')
+const pkg = JSON.parse(readFileSync(new URL('package.json', root), 'utf8')) as Record<string, unknown>
 const all = parseDockerfile(dockerfile)
 const allStages = stages(all)
 const runtime = allStages.at(-1) as Stage
@@ -118,6 +123,51 @@ describe('Dockerfile', () => {
       exposed.some((p) => p.replace(/\/tcp$/, '') === '8080'),
       `EXPOSE 8080 expected, got ${exposed.join(',')}`,
     )
+  })
+})
+
+describe('Dockerfile: OCI labels', () => {
+  const labels = labelsOf(runtime)
+  const oci = (key: string): string | undefined => labels.get(`org.opencontainers.image.${key}`)
+
+  it('title, description, version and licenses are those of package.json', () => {
+    assert.equal(oci('title'), pkg.name)
+    assert.equal(oci('description'), pkg.description)
+    assert.equal(oci('version'), pkg.version)
+    assert.equal(oci('licenses'), pkg.license)
+  })
+
+  it('version is the chart appVersion (the tag the chart deploys by default)', () => {
+    const chart = parseYaml(readFileSync(new URL('helm/amo-consumer/Chart.yaml', root), 'utf8')) as { appVersion: string }
+    assert.equal(oci('version'), chart.appVersion)
+  })
+
+  it('base.name is the image the runtime stage is built FROM', () => {
+    assert.equal(oci('base.name'), `docker.io/library/${runtime.image}`)
+  })
+
+  it('revision and created come from build arguments, not from the file', () => {
+    const args = argsOf(runtime)
+    for (const [label, arg] of [
+      ['revision', 'REVISION'],
+      ['created', 'CREATED'],
+    ] as const) {
+      assert.equal(oci(label), `\${${arg}}`, `${label} is set from ARG ${arg}`)
+      assert.equal(args.get(arg), '', `ARG ${arg} has no invented default`)
+    }
+  })
+
+  it('names no source the project does not have', () => {
+    assert.equal(pkg.repository, undefined, 'package.json now names a repository: add org.opencontainers.image.source')
+    assert.equal(oci('source'), undefined)
+  })
+
+  it('the build arguments are declared after the last RUN (a new revision keeps the layer cache)', () => {
+    const ins = runtime.instructions
+    const lastRun = ins.map((i) => i.keyword).lastIndexOf('RUN')
+    for (const i of ins.filter((x) => x.keyword === 'ARG' || x.keyword === 'LABEL')) {
+      assert.ok(ins.indexOf(i) > lastRun, `${i.keyword} ${i.args.slice(0, 30)} (line ${i.line}) comes before a RUN`)
+    }
   })
 })
 

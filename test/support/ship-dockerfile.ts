@@ -126,3 +126,26 @@ export function dockerignoreExcludes(dockerignore: string, path: string): boolea
   }
   return excluded
 }
+
+/** LABEL key=value pairs of a stage (double-quoted, single-quoted or bare values; last wins). */
+export function labelsOf(stage: Stage): Map<string, string> {
+  const labels = new Map<string, string>()
+  for (const ins of stage.instructions) {
+    if (ins.keyword !== 'LABEL') continue
+    for (const m of ins.args.matchAll(/([\w.-]+)=("((?:[^"\\]|\\.)*)"|'([^']*)'|(\S*))/g)) {
+      labels.set(m[1] ?? '', (m[3] ?? m[4] ?? m[5] ?? '').replace(/\\(.)/g, '$1'))
+    }
+  }
+  return labels
+}
+
+/** ARG declarations of a stage: name -> default ('' when none). */
+export function argsOf(stage: Stage): Map<string, string> {
+  const args = new Map<string, string>()
+  for (const ins of stage.instructions) {
+    if (ins.keyword !== 'ARG') continue
+    const m = /^([\w.-]+)(?:=("([^"]*)"|'([^']*)'|(\S*)))?$/.exec(ins.args.trim())
+    if (m) args.set(m[1] ?? '', m[3] ?? m[4] ?? m[5] ?? '')
+  }
+  return args
+}
