@@ -618,6 +618,22 @@ describe('helm chart: PrometheusRule', () => {
     }
   })
 
+  it('runbookBaseUrl turns each runbook path into an absolute runbook_url; without it there is none', () => {
+    const base = 'https://git.example.com/amo-consumer/-/blob/main/'
+    type Annotated = { alert?: string; annotations?: Record<string, string> }
+    const rulesOf = (docs: K8sObject[]): Annotated[] =>
+      one<PrometheusRule>(docs, 'PrometheusRule').spec.groups.flatMap((g) => g.rules as Annotated[])
+    const withUrl = rulesOf(render({ set: ['metrics.prometheusRule.enabled=true', `metrics.prometheusRule.runbookBaseUrl=${base}`] }))
+    assert.ok(withUrl.some((r) => r.annotations?.runbook), 'the rule file gives runbook paths')
+    for (const r of withUrl) {
+      const path = r.annotations?.runbook
+      assert.equal(r.annotations?.runbook_url, path ? `${base}${path}` : undefined, r.alert)
+    }
+    for (const r of rulesOf(render({ set: ['metrics.prometheusRule.enabled=true'] }))) {
+      assert.equal(r.annotations?.runbook_url, undefined, r.alert)
+    }
+  })
+
   it("a label the rule file sets wins over additionalRuleLabels", () => {
     const docs = render({ files: [valuesFile({ metrics: { prometheusRule: { enabled: true, additionalRuleLabels: { severity: 'info' } } } })] })
     const pr = one<PrometheusRule>(docs, 'PrometheusRule')
