@@ -684,6 +684,22 @@ export class ApacheKafka {
         await sleep(100)
       }
     }
+    // ... and every leader must serve it: metadata names a leader before the leader has loaded
+    // the partition, and a Produce spanning such a partition fails for it alone (kafkajs then
+    // resends the whole request: the other partitions get their messages twice). ListOffsets is
+    // answered by the leader only once the partition is online.
+    for (;;) {
+      const admin = quietClient(this.bootstrap).admin()
+      const ok = await admin
+        .connect()
+        .then(() => admin.fetchTopicOffsets(topic))
+        .then((o) => o.length === partitions)
+        .catch(() => false)
+        .finally(() => admin.disconnect().catch(() => {}))
+      if (ok) return
+      if (Date.now() > deadline) throw new Error(`topic ${topic}: its leaders do not serve it 30 s after its creation`)
+      await sleep(100)
+    }
   }
 
   /**
