@@ -172,12 +172,44 @@ describe('Dockerfile: OCI labels', () => {
 })
 
 describe('.dockerignore', () => {
-  for (const path of ['node_modules', 'node_modules/kafkajs/package.json', 'dist', 'dist/server.js', '.git']) {
+  it('keeps every file the Dockerfile COPYs from the build context', () => {
+    const sources = all
+      .filter((i) => i.keyword === 'COPY' && !i.args.includes('--from='))
+      .flatMap((i) => i.args.split(/\s+/).filter((a) => !a.startsWith('--')).slice(0, -1))
+    assert.ok(sources.length >= 4, `COPY sources: ${sources.join(', ')}`)
+    for (const source of sources) {
+      assert.ok(!dockerignoreExcludes(dockerignore, source), `${source} is COPYed but .dockerignore excludes it`)
+    }
+  })
+
+  for (const path of [
+    'node_modules',
+    'node_modules/kafkajs/package.json',
+    'dist',
+    'dist/server.js',
+    '.git',
+    '.env',
+    'src/.env.local',
+    'src/node_modules/x/index.js',
+    'test/helm.test.ts',
+    'harness/brokers/mock-cluster.ts',
+    'helm/amo-consumer/values.yaml',
+    'docs/design.md',
+    'Dockerfile',
+  ]) {
     it(`excludes ${path}`, () => {
       assert.ok(dockerignoreExcludes(dockerignore, path), `${path} would be sent to the build context`)
     })
   }
-  for (const path of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'src/server.ts']) {
+  for (const path of [
+    'package.json',
+    'package-lock.json',
+    'tsconfig.json',
+    'tsconfig.build.json',
+    'src/server.ts',
+    'src/healthcheck.ts',
+    'src/config/schema.ts',
+  ]) {
     it(`keeps ${path}, which the build needs`, () => {
       assert.ok(!dockerignoreExcludes(dockerignore, path), `${path} is excluded but the build stage copies it`)
     })
