@@ -543,7 +543,9 @@ export class ApacheKafka {
         cert ? { bootstrap: ports.map((p) => `127.0.0.1:${p.ssl}`), caFile: cert.pemFile } : undefined,
       )
       live.add(kafka)
-      const clusterId = randomBytes(16).toString('base64url')
+      // Like Kafka's Uuid.randomUuid: never starting with '-' (the tools would read it as an option).
+      let clusterId = randomBytes(16).toString('base64url')
+      while (clusterId.startsWith('-')) clusterId = randomBytes(16).toString('base64url')
       const k = kafka
       await Promise.all(k.all.map((n) => k.format(n, clusterId, password, cert)))
       for (const n of k.all) n.spawnJvm()
