@@ -192,21 +192,35 @@ export function createMetrics(registry: Registry, opts: MetricsOptions = {}) {
 
 export type Metrics = ReturnType<typeof createMetrics>
 
+/** A counter child of one partition. */
+export interface PartitionCounter {
+  inc(n?: number): void
+}
+/** A gauge child of one partition. */
+export interface PartitionGauge {
+  set(v: number): void
+  inc(n?: number): void
+  dec(n?: number): void
+}
+
 /**
  * Metric children for one assigned partition, resolved once so the per-message path is a number
  * add. Constructed when the partition is assigned: its series (processed ok/failed, skipped by
  * reason, committed, at risk, lag) exist at 0 from then on. release() removes them when the
- * partition is revoked; construct the next owner's instance after the previous one's release().
+ * partition is revoked; updates after that (a message whose commit was acknowledged is still
+ * processed after its partition is revoked) are ignored rather than bringing the series back as
+ * stale values. Construct the next owner's instance after the previous one's release().
  */
 export class PartitionMetrics {
   readonly ok: { inc: () => void }
+  readonly failed: PartitionCounter
+  readonly committed: PartitionCounter
+  readonly atRisk: PartitionGauge
+  readonly lag: Pick<PartitionGauge, 'set'>
   private readonly flushOk: () => void
-  readonly failed
-  readonly committed
-  readonly atRisk
-  readonly lag
   private readonly m: Metrics
   private readonly labels: { topic: string; partition: string }
+  private released = false
 
   constructor(m: Metrics, topic: string, partition: number) {
     this.m = m
@@ -229,23 +243,34 @@ export class PartitionMetrics {
       okCount = 0
     }
     m.pending.add(this.flushOk)
-    this.failed = m.processed.labels(failedLabels)
-    this.committed = m.committed.labels(this.labels)
-    this.atRisk = m.atRisk.labels(this.labels)
-    this.lag = m.lag.labels(this.labels)
+    const failed = m.processed.labels(failedLabels)
+    const committed = m.committed.labels(this.labels)
+    const atRisk = m.atRisk.labels(this.labels)
+    const lag = m.lag.labels(this.labels)
+    this.failed = { inc: (n = 1) => void (this.released || failed.inc(n)) }
+    this.committed = { inc: (n = 1) => void (this.released || committed.inc(n)) }
+    this.atRisk = {
+      set: (v) => void (this.released || atRisk.set(v)),
+      inc: (n = 1) => void (this.released || atRisk.inc(n)),
+      dec: (n = 1) => void (this.released || atRisk.dec(n)),
+    }
+    this.lag = { set: (v) => void (this.released || lag.set(v)) }
   }
 
   skipped(reason: SkipReason, n = 1): void {
-    this.m.skipped.inc({ ...this.labels, reason }, n)
+    if (!this.released) this.m.skipped.inc({ ...this.labels, reason }, n)
   }
 
+  /** Loss is counted per instance, not per partition: always, also after release. */
   lost(reason: LossReason, n = 1): void {
     this.m.lost.inc({ reason }, n)
   }
 
-  /** The partition is no longer ours: stop flushing and remove its series. */
+  /** The partition is no longer ours: flush, stop flushing and remove its series. */
   release(): void {
+    if (this.released) return
     this.flushOk()
+    this.released = true
     this.m.pending.delete(this.flushOk)
     for (const status of PROCESSED_STATUSES) this.m.processed.remove({ ...this.labels, status })
     for (const reason of SKIP_REASONS) this.m.skipped.remove({ ...this.labels, reason })

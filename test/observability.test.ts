@@ -18,10 +18,12 @@ import { fileURLToPath } from 'node:url'
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import type { Producer } from 'kafkajs'
+import { Registry } from 'prom-client'
 import { parse } from 'yaml'
 import { MockCluster } from '../harness/brokers/mock-cluster.ts'
 import { client, eventually, sequence, sleep } from '../harness/kafka-tools.ts'
-import { startService, type ServiceProcess } from '../harness/service-process.ts'
+import { startService, sumMetric, type ServiceProcess } from '../harness/service-process.ts'
+import { createMetrics, PartitionMetrics } from '../src/metrics.ts'
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url))
 const ALERTS = join(ROOT, 'deploy/prometheus/alerts.yml')
@@ -294,6 +296,42 @@ describe('the dashboard (deploy/grafana/dashboards/amo-consumer.json)', () => {
     ]) {
       assert.ok(exprs.includes(needed), `no dashboard query has ${needed}`)
     }
+  })
+})
+
+describe('PartitionMetrics (in process)', () => {
+  it('creates its series at 0 on assignment, flushes ok counts at scrape, removes its series at release and ignores later updates', async () => {
+    const registry = new Registry()
+    const m = createMetrics(registry, { defaultMetrics: false, commitMode: 'sync' })
+    const before = await registry.metrics()
+    assert.doesNotMatch(before, /topic="t"/)
+    assert.match(before, /^consumer_commit_duration_seconds_count\{mode="sync"\} 0$/m, 'the configured mode\'s latency series from 0')
+    assert.doesNotMatch(before, /mode="async"/, 'only the configured mode')
+    const pm = new PartitionMetrics(m, 't', 7)
+    const tp = { topic: 't', partition: '7' }
+    let text = await registry.metrics()
+    for (const name of ['consumer_messages_committed_total', 'consumer_messages_at_risk', 'consumer_lag']) {
+      assert.match(text, new RegExp(`^${name}\\{topic="t",partition="7"\\} 0$`, 'm'), name)
+    }
+    assert.match(text, /^consumer_messages_processed_total\{topic="t",partition="7",status="failed"\} 0$/m)
+    pm.ok.inc()
+    pm.ok.inc()
+    pm.committed.inc(3)
+    pm.atRisk.inc(1)
+    text = await registry.metrics()
+    assert.equal(sumMetric(text, 'consumer_messages_processed_total', { ...tp, status: 'ok' }), 2, 'ok counts flushed at scrape')
+    assert.equal(sumMetric(text, 'consumer_messages_at_risk', tp), 1)
+    pm.release()
+    pm.ok.inc()
+    pm.failed.inc()
+    pm.committed.inc()
+    pm.atRisk.dec()
+    pm.lag.set(5)
+    pm.skipped('undecodable')
+    pm.lost('handler_failed')
+    text = await registry.metrics()
+    assert.doesNotMatch(text, /topic="t"/, 'no series of the released partition, none brought back')
+    assert.match(text, /^consumer_messages_lost_total\{reason="handler_failed"\} 1$/m, 'loss is still counted')
   })
 })
 
