@@ -15,13 +15,15 @@ export interface BuildAppOptions {
   env?: Record<string, string | undefined>
   logger: Logger
   registry?: Registry
+  /** Start the consumer when the app is ready (default true); server.ts starts it after listen. */
+  startConsumer?: boolean
 }
 
 export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> {
   const app = Fastify({ loggerInstance: opts.logger })
   await app.register(configPlugin, opts.env ? { env: opts.env } : {})
   await app.register(metricsPlugin, opts.registry ? { registry: opts.registry } : {})
-  await app.register(consumerPlugin)
+  await app.register(consumerPlugin, { autoStart: opts.startConsumer !== false })
   await app.register(healthPlugin)
   return app as unknown as FastifyInstance
 }

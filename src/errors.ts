@@ -7,6 +7,9 @@ export const ErrorCode = {
   HANDLER_TIMEOUT: 'AMO_HANDLER_TIMEOUT',
   SHUTDOWN_TIMEOUT: 'AMO_SHUTDOWN_TIMEOUT',
   TOPIC_MISSING: 'AMO_TOPIC_MISSING',
+  FINAL_COMMIT_FAILED: 'AMO_FINAL_COMMIT_FAILED',
+  START_FAILED: 'AMO_START_FAILED',
+  LISTEN_FAILED: 'AMO_LISTEN_FAILED',
 } as const
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode]
 
@@ -29,7 +32,10 @@ export class ConfigError extends AmoError {
 }
 
 /** HANDLER does not resolve to a module, or the module has no function to call. */
-export class HandlerLoadError extends AmoError {}
+export class HandlerLoadError extends AmoError {
+  /** The variable to fix, as ConfigError names it. */
+  readonly variable = 'HANDLER'
+}
 
 /** A message value could not be decoded in the configured VALUE_FORMAT. */
 export class DecodeError extends AmoError {
@@ -63,5 +69,24 @@ export class TopicMissingError extends AmoError {
   constructor(topics: string[]) {
     super(ErrorCode.TOPIC_MISSING, `topic${topics.length > 1 ? 's' : ''} not found: ${topics.join(', ')}`)
     this.topics = topics
+  }
+}
+
+/** The final synchronous commit at shutdown failed or did not finish in time. */
+export class FinalCommitError extends AmoError {
+  constructor() {
+    super(ErrorCode.FINAL_COMMIT_FAILED, 'the final commit at shutdown failed')
+  }
+}
+
+/** The HTTP server could not listen (port in use, address not available, permission). */
+export class ListenError extends AmoError {
+  readonly host: string
+  readonly port: number
+  constructor(host: string, port: number, cause: unknown) {
+    const c = cause as NodeJS.ErrnoException
+    super(ErrorCode.LISTEN_FAILED, `cannot listen on ${host}:${port}: ${c.code ?? c.message}${c.code === 'EADDRINUSE' ? ' (the port is already in use)' : ''}`, { cause })
+    this.host = host
+    this.port = port
   }
 }

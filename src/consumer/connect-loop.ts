@@ -19,6 +19,11 @@ export function backoffMs(attempt: number, random = Math.random()): number {
 /**
  * Run `attempt` until it resolves or `signal` aborts. `cleanup` runs after each failure, before
  * the wait. Returns true when an attempt succeeded, false when aborted.
+ *
+ * Each failed attempt logs one warn line with `attempt`, `attemptMs` (how long it took to fail)
+ * and `retryInMs`, the wait before the next attempt starts. An attempt must fail fast for that
+ * wait to be the gap an operator sees between two lines: the start-up probe gives kafkajs one try
+ * per seed broker (kafka-client.ts createProbeKafka), not its own retries of several seconds.
  */
 export async function connectWithRetry(opts: {
   attempt: () => Promise<void>
@@ -28,18 +33,22 @@ export async function connectWithRetry(opts: {
 }): Promise<boolean> {
   const { attempt, cleanup, signal, log } = opts
   for (let n = 1; !signal.aborted; n++) {
+    const started = Date.now()
     try {
       await attempt()
       return true
     } catch (err) {
       if (signal.aborted) return false
+      const attemptMs = Date.now() - started
+      await cleanup().catch(() => undefined)
+      if (signal.aborted) return false
       const retryInMs = backoffMs(n)
       if (err instanceof TopicMissingError) {
-        log.warn({ code: err.code, topics: err.topics, attempt: n, retryInMs }, `${err.message}; retrying`)
+        log.warn({ code: err.code, topics: err.topics, attempt: n, attemptMs, retryInMs }, `${err.message}; retrying`)
       } else {
-        log.warn({ error: (err as Error).message, attempt: n, retryInMs }, 'cannot start the consumer; retrying')
+        const e = err as Error
+        log.warn({ error: `${e.name}: ${e.message}`, attempt: n, attemptMs, retryInMs }, 'cannot start the consumer; retrying')
       }
-      await cleanup().catch(() => undefined)
       await sleep(retryInMs, undefined, { signal }).catch(() => undefined)
     }
   }

@@ -1,6 +1,6 @@
 import net from 'node:net'
 import tls from 'node:tls'
-import { Kafka, logLevel, type ISocketFactory, type logCreator, type SASLOptions } from 'kafkajs'
+import { Kafka, logLevel, type ISocketFactory, type logCreator, type RetryOptions, type SASLOptions } from 'kafkajs'
 import type { Logger } from 'pino'
 import type { ServiceConfig } from '../config/load.ts'
 
@@ -14,16 +14,34 @@ const KAFKAJS_LEVEL: Record<string, logLevel> = {
   silent: logLevel.NOTHING,
 }
 
-/** Route kafkajs's own log lines into pino, as `component: "kafkajs"`. */
+/**
+ * kafkajs logs every failed connection attempt of its own retries at error level, with a stack
+ * ("Connection error: connect ECONNREFUSED", "Failed to connect to seed broker, trying another
+ * broker from the list", "Crash: …", "Restarting the consumer in …"): a dozen error lines per
+ * start-up attempt while a broker is down. The service reports those outcomes itself, one warn
+ * line per attempt (connect-loop.ts) and one per consumer crash (service.ts), so these lines are
+ * kept at debug. Other kafkajs errors that kafkajs retries on its own (a protocol error in a
+ * response) are warnings; the rest keep kafkajs's level (an authentication failure stays an error).
+ */
+export function kafkajsLevel(namespace: string, level: logLevel, message: string): logLevel {
+  if (level !== logLevel.ERROR) return level
+  if (namespace === 'Connection') return /^Response /.test(message) ? logLevel.WARN : logLevel.DEBUG
+  if (namespace === 'BrokerPool' && /^Failed to connect to (seed )?broker/.test(message)) return logLevel.DEBUG
+  if (namespace === 'Consumer' && /^(Crash: |Restarting the consumer in )/.test(message)) return logLevel.DEBUG
+  return level
+}
+
+/** Route kafkajs's own log lines into pino, as `component: "kafkajs"`, at the level kafkajsLevel() gives. */
 export function pinoLogCreator(log: Logger): logCreator {
   const child = log.child({ component: 'kafkajs' })
   return () =>
     ({ namespace, level, log: entry }) => {
       const { message, timestamp: _t, logger: _l, ...extra } = entry
       const fields = { namespace, ...extra }
-      if (level === logLevel.ERROR) child.error(fields, message)
-      else if (level === logLevel.WARN) child.warn(fields, message)
-      else if (level === logLevel.INFO) child.info(fields, message)
+      const mapped = kafkajsLevel(namespace, level, message)
+      if (mapped === logLevel.ERROR) child.error(fields, message)
+      else if (mapped === logLevel.WARN) child.warn(fields, message)
+      else if (mapped === logLevel.INFO) child.info(fields, message)
       else child.debug(fields, message)
     }
 }
@@ -43,16 +61,69 @@ export const noDelaySocketFactory: ISocketFactory = ({ host, port, ssl, onConnec
   return socket
 }
 
-export function createKafka(config: ServiceConfig, log: Logger): Kafka {
+/** Error a socket is destroyed with when the service gives up its connections (see Sockets.abort). */
+export class ConnectionsAbandoned extends Error {
+  constructor() {
+    super('the service is shutting down: connection abandoned')
+    this.name = 'ConnectionsAbandoned'
+  }
+}
+
+/**
+ * The sockets one Kafka client opened. kafkajs's disconnect() waits for every request in flight,
+ * and a JoinGroup can be held by the coordinator for up to the rebalance timeout; abort() destroys
+ * the sockets instead, so kafkajs rejects what is pending at once (used at shutdown when no group
+ * was joined: nothing is at risk, so nothing is worth waiting for).
+ */
+export class Sockets {
+  private readonly open = new Set<net.Socket>()
+
+  readonly factory: ISocketFactory = (args) => {
+    const socket = noDelaySocketFactory(args)
+    this.open.add(socket)
+    socket.once('close', () => this.open.delete(socket))
+    return socket
+  }
+
+  get size(): number {
+    return this.open.size
+  }
+
+  abort(): void {
+    for (const socket of this.open) socket.destroy(new ConnectionsAbandoned())
+    this.open.clear()
+  }
+}
+
+export interface KafkaClientOptions {
+  /** kafkajs's retry settings for this client (default: 5 retries from 300 ms). */
+  retry?: RetryOptions
+  /** Track the client's sockets here (default: not tracked). */
+  sockets?: Sockets
+}
+
+export function createKafka(config: ServiceConfig, log: Logger, opts: KafkaClientOptions = {}): Kafka {
   return new Kafka({
     clientId: config.clientId,
     brokers: config.brokers,
     ssl: config.ssl,
     sasl: config.sasl as SASLOptions | undefined,
     connectionTimeout: 3000,
-    socketFactory: noDelaySocketFactory,
+    socketFactory: opts.sockets?.factory ?? noDelaySocketFactory,
     logLevel: KAFKAJS_LEVEL[config.logLevel] ?? logLevel.INFO,
     logCreator: pinoLogCreator(log),
-    retry: { initialRetryTime: 300, retries: 5 },
+    retry: opts.retry ?? { initialRetryTime: 300, retries: 5 },
+  })
+}
+
+/**
+ * The client of the start-up probe (topics.ts): one try per seed broker and no more, so that an
+ * unreachable cluster fails the attempt in milliseconds (not after kafkajs's ~9 s of retries) and
+ * the connect loop's back-off is the real delay between two attempts.
+ */
+export function createProbeKafka(config: ServiceConfig, log: Logger, sockets?: Sockets): Kafka {
+  return createKafka(config, log, {
+    retry: { retries: Math.max(0, config.brokers.length - 1), initialRetryTime: 100, maxRetryTime: 1000 },
+    ...(sockets ? { sockets } : {}),
   })
 }

@@ -17,9 +17,9 @@ import { CommitBatcher, type CommitVia } from './commit-batcher.ts'
 import { isRebalanceError, PartitionCommitter, type CommitFn } from './committer.ts'
 import { connectWithRetry } from './connect-loop.ts'
 import { DeadLetterProducer } from './dead-letter.ts'
-import { createKafka } from './kafka-client.ts'
+import { createKafka, createProbeKafka, Sockets } from './kafka-client.ts'
 import { consumeBatchAsync, consumeBatchAuto } from './other-modes.ts'
-import { shutdownSequence, type ShutdownResult } from './shutdown.ts'
+import { abandonJoin, shutdownSequence, type ShutdownResult } from './shutdown.ts'
 import { inspectTopics } from './topics.ts'
 
 export type ConsumerState = 'idle' | 'connecting' | 'joining' | 'running' | 'restarting' | 'crashed' | 'stopping' | 'stopped'
@@ -36,12 +36,18 @@ interface PartitionState {
 
 /** Fetch long-poll: also bounds how long leaving the group waits for an idle fetch. */
 const MAX_WAIT_MS = 500
+/** kafkajs's restart delay after a crash whose error carries no retryTime (the client's initialRetryTime). */
+const RESTART_DELAY_MS = 300
 
 export type { ShutdownResult }
 
 export class ConsumerService {
   state: ConsumerState = 'idle'
   private readonly kafka: Kafka
+  /** The start-up probe's client (topics.ts): one try per seed broker, see createProbeKafka. */
+  private readonly probe: Kafka
+  /** Every socket of both clients, so that a pending group join can be given up at shutdown. */
+  private readonly sockets = new Sockets()
   private readonly consumer: Consumer
   private readonly partitions = new Map<string, PartitionState>()
   private readonly activeBatches = new Set<Promise<void>>()
@@ -64,7 +70,8 @@ export class ConsumerService {
     private readonly log: Logger,
     kafka?: Kafka,
   ) {
-    this.kafka = kafka ?? createKafka(config, log)
+    this.kafka = kafka ?? createKafka(config, log, { sockets: this.sockets })
+    this.probe = kafka ?? createProbeKafka(config, log, this.sockets)
     this.decode = createDecoder(config.valueFormat)
     this.consumer = this.kafka.consumer({
       groupId: config.groupId,
@@ -73,6 +80,9 @@ export class ConsumerService {
       rebalanceTimeout: Math.max(60_000, config.sessionTimeoutMs),
       maxWaitTimeInMs: MAX_WAIT_MS,
       allowAutoTopicCreation: false,
+      // kafkajs restarts a crashed consumer after a back-off; never once shutdown has begun (a
+      // join given up at shutdown fails with a connection error, which kafkajs would retry).
+      retry: { restartOnFailure: async () => !this.stopping },
     })
     if (config.deadLetterTopic) this.deadLetter = new DeadLetterProducer(this.kafka, config.deadLetterTopic, metrics, log)
     this.followEvents()
@@ -96,17 +106,27 @@ export class ConsumerService {
 
   /** Start consuming in the background; never throws (an unreachable Kafka is retried). */
   start(): void {
+    if (this.stopping || this.state !== 'idle') return
+    this.state = 'connecting'
     void this.connectLoop()
   }
 
   private async connectLoop(): Promise<void> {
+    let connected = false
     await connectWithRetry({
       signal: this.startAbort.signal,
       log: this.log,
-      cleanup: () => this.consumer.disconnect(),
+      // Only a consumer that got as far as connecting has anything to close (and kafkajs logs a
+      // "Stopped" line for each disconnect).
+      cleanup: async () => {
+        if (connected) await this.consumer.disconnect()
+        connected = false
+      },
       attempt: async () => {
+        if (this.stopping) return
         this.state = 'connecting'
-        const { partitions } = await inspectTopics(this.kafka, this.config.topics)
+        const { partitions } = await inspectTopics(this.probe, this.config.topics)
+        connected = true
         await this.consumer.connect()
         if (this.deadLetter) await this.deadLetter.connect()
         await this.consumer.subscribe({ topics: this.config.topics, fromBeginning: this.config.fromBeginning })
@@ -147,17 +167,21 @@ export class ConsumerService {
     })
     this.consumer.on(events.REBALANCING, () => this.log.info('the group is rebalancing'))
     this.consumer.on(events.CRASH, (e) => {
+      // A crash at shutdown is the join given up on purpose (or the connections closing): not a crash.
+      if (this.stopping) return
       const restart = e.payload.restart
       this.metrics.crashes.inc({ restart: String(restart) })
-      if (this.stopping) return
+      const err = e.payload.error as Error & { retryTime?: number }
+      const error = `${err.name}: ${err.message}`
       if (restart) {
         this.state = 'restarting'
         this.metrics.ready.set(0)
-        this.log.warn({ error: e.payload.error.message }, 'the consumer crashed; kafkajs restarts it')
+        // kafkajs's delay before its restart (consumer/index.js: e.retryTime, else initialRetryTime).
+        this.log.warn({ error, retryInMs: err.retryTime ?? RESTART_DELAY_MS }, 'the consumer crashed; kafkajs restarts it')
       } else {
         this.state = 'crashed'
         this.metrics.ready.set(0)
-        this.log.error({ error: e.payload.error.message }, 'the consumer crashed for good; liveness now fails')
+        this.log.error({ error }, 'the consumer crashed for good; liveness now fails')
       }
     })
     if (this.config.commitMode === 'auto') {
@@ -304,12 +328,36 @@ export class ConsumerService {
   }
 
   private async runShutdown(reason: string): Promise<ShutdownResult> {
-    const wasStarted = this.state !== 'idle'
+    const was = this.state
     this.stopping = true
     this.metrics.ready.set(0)
-    this.log.info({ reason, timeoutMs: this.config.shutdownTimeoutMs, state: this.state }, 'shutdown began')
-    this.state = 'stopping'
     this.startAbort.abort()
+    if (was === 'idle') {
+      // Never started (a start-up failure, or app.close() before ready): nothing to commit or leave.
+      this.state = 'stopped'
+      this.log.debug({ reason }, 'shutdown: the consumer was never started')
+      return { clean: true, abandoned: 0, durationMs: 0 }
+    }
+    this.log.info({ reason, timeoutMs: this.config.shutdownTimeoutMs, state: was }, 'shutdown began')
+    this.state = 'stopping'
+    if (!this.holdsWork(was)) {
+      // No partition assigned, so nothing committed is waiting to be processed: a join still pending
+      // (held by the coordinator, or the broker unreachable, or the connect loop between attempts)
+      // is given up at once rather than waited for.
+      try {
+        return await abandonJoin({
+          log: this.log,
+          state: was,
+          abortConnections: () => this.sockets.abort(),
+          disconnect: async () => {
+            await this.consumer.disconnect()
+            await this.deadLetter?.disconnect()
+          },
+        })
+      } finally {
+        this.state = 'stopped'
+      }
+    }
     try {
       return await shutdownSequence({
         timeoutMs: this.config.shutdownTimeoutMs,
@@ -324,13 +372,23 @@ export class ConsumerService {
         },
         inFlight: () => [...this.activeBatches],
         finalCommit: () => this.finalCommit(),
-        leaveGroup: wasStarted ? () => this.consumer.disconnect() : undefined,
+        leaveGroup: () => this.consumer.disconnect(),
         closeOthers: async () => this.deadLetter?.disconnect(),
         abandoned: () => this.abandoned,
       })
     } finally {
       this.state = 'stopped'
     }
+  }
+
+  /**
+   * Whether shutdown has anything to drain, commit or leave: a group joined (state `running`), a
+   * batch in flight, or a commit pending. Otherwise (connecting, joining, restarting after a crash,
+   * crashed) no partition is held and nothing committed is at risk.
+   */
+  private holdsWork(state: ConsumerState): boolean {
+    if (state === 'running' || this.activeBatches.size > 0) return true
+    return [...this.partitions.values()].some((st) => st.committer.busy || st.committer.pending !== undefined)
   }
 
   /** Commit every position still pending (async: the newest sent; auto: the processed one). */

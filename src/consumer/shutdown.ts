@@ -10,10 +10,15 @@
  *      async: the flush of the newest position);
  *   5. leave the group (disconnect).
  *
- * The result says whether it was clean: the process exits 0 only then.
+ * The result says whether it was clean: the process exits 0 only then. Clean means that nothing
+ * committed was left unprocessed: every in-flight batch settled, none dropped at the deadline, and
+ * the final commit succeeded. Leaving the group late (a broker outage) is logged, not counted.
+ *
+ * When no group was joined (abandonJoin) there is nothing to drain, commit or leave: the pending
+ * join is given up at once.
  */
 import type { Logger } from 'pino'
-import { ShutdownTimeoutError } from '../errors.ts'
+import { FinalCommitError, ShutdownTimeoutError } from '../errors.ts'
 
 export interface ShutdownResult {
   clean: boolean
@@ -51,11 +56,12 @@ export async function shutdownSequence(p: ShutdownParts): Promise<ShutdownResult
   const timer = setTimeout(() => p.deadline.abort(new ShutdownTimeoutError(p.timeoutMs, p.abandoned())), p.timeoutMs)
   const remaining = () => Math.max(deadlineAt - Date.now(), AFTER_DEADLINE_MS)
   let finalCommitOk = true
+  let settled = true
   try {
     p.stopFetching()
     const drained = Promise.allSettled(p.inFlight())
     await Promise.race([drained, onAbort(p.deadline.signal)])
-    if (p.deadline.signal.aborted) await withTimeout(drained, AFTER_DEADLINE_MS)
+    if (p.deadline.signal.aborted) settled = (await withTimeout(drained, AFTER_DEADLINE_MS)) !== undefined
     finalCommitOk = (await withTimeout(p.finalCommit(), remaining())) ?? false
     if (p.leaveGroup) {
       const left = await withTimeout(p.leaveGroup().then(() => true), remaining())
@@ -67,13 +73,37 @@ export async function shutdownSequence(p: ShutdownParts): Promise<ShutdownResult
     clearTimeout(timer)
   }
   const abandoned = p.abandoned()
-  const passed = p.deadline.signal.aborted || Date.now() > deadlineAt
-  const clean = !passed && abandoned === 0 && finalCommitOk
+  const clean = settled && abandoned === 0 && finalCommitOk
   const result: ShutdownResult = { clean, abandoned, durationMs: Date.now() - started }
   if (!clean) {
-    result.error = passed || abandoned > 0 ? new ShutdownTimeoutError(p.timeoutMs, abandoned) : new Error('the final commit failed')
+    result.error = !settled || abandoned > 0 ? new ShutdownTimeoutError(p.timeoutMs, abandoned) : new FinalCommitError()
   }
   return result
+}
+
+/** How long a given-up join may take to unwind in kafkajs once its connections are closed. */
+const ABANDON_WAIT_MS = 1000
+
+/**
+ * Shutdown with no group joined (connecting, joining, restarting after a crash, crashed): no
+ * partition is held, so no committed message can be waiting. kafkajs's disconnect() would wait for
+ * the pending JoinGroup (the coordinator may hold it for the rebalance timeout, e.g. while a member
+ * that died without leaving times out), so the connections are closed first: the join fails at
+ * once and the process exits 0 without waiting.
+ */
+export async function abandonJoin(p: {
+  log: Logger
+  state: string
+  abortConnections: () => void
+  disconnect: () => Promise<void>
+}): Promise<ShutdownResult> {
+  const started = Date.now()
+  p.log.info({ state: p.state }, 'no group joined: nothing committed is at risk; giving up the join (no final commit, no group to leave)')
+  p.abortConnections()
+  const done = await withTimeout(p.disconnect().then(() => true), ABANDON_WAIT_MS)
+  // Whatever kafkajs opened again meanwhile (a coordinator lookup retrying) is closed too.
+  if (!done) p.abortConnections()
+  return { clean: true, abandoned: 0, durationMs: Date.now() - started }
 }
 
 function onAbort(signal: AbortSignal): Promise<void> {

@@ -1,0 +1,200 @@
+/**
+ * Behaviour at the edges, with the service as a real process against the librdkafka mock cluster:
+ * a SIGTERM while the group join is pending (held by the coordinator, the broker unreachable, the
+ * connect loop between attempts) exits 0 at once; a start-up failure exits 1 with a line saying
+ * what failed and never an "exit 0" line; a broker outage at start reads as one warn line per
+ * attempt with the real delay to the next one and no error-level chatter; a missing topic keeps
+ * the process alive and not ready until the topic exists.
+ */
+import assert from 'node:assert/strict'
+import net from 'node:net'
+import { after, before, describe, it } from 'node:test'
+import { MockCluster } from '../harness/brokers/mock-cluster.ts'
+import { client, eventually, produce, sequence, sleep } from '../harness/kafka-tools.ts'
+import { startService, type LogLine, type ServiceProcess } from '../harness/service-process.ts'
+
+const LEVEL = { debug: 20, info: 30, warn: 40, error: 50, fatal: 60 } as const
+const RETRY_LINE = 'cannot start the consumer; retrying'
+/** Lines a process that never joined a group (or never started) must not print. */
+const NOT_AFTER_NO_JOIN = /^(final commit|left the consumer group)/
+
+/** The last line names the exit code, and no line claims another one. */
+function assertExitLogged(svc: ServiceProcess, code: number): void {
+  const claims = svc.logs.filter((l) => /exit [01]\b/.test(l.msg))
+  assert.ok(claims.length > 0, `a line names the exit code\n${svc.tail()}`)
+  for (const l of claims) assert.match(l.msg, new RegExp(`exit ${code}\\b`), `a line claims another exit code than ${code}\n${svc.tail()}`)
+  assert.match(svc.logs.at(-1)!.msg, new RegExp(`exit ${code}\\b`), `the last line names exit ${code}\n${svc.tail()}`)
+}
+
+function msgs(svc: ServiceProcess, pred: (l: LogLine) => boolean): string[] {
+  return svc.logs.filter(pred).map((l) => l.msg)
+}
+
+describe('SIGTERM while the group join is pending: exit 0 at once', () => {
+  let cluster: MockCluster
+  before(() => {
+    cluster = MockCluster.start({ brokers: 1, topics: { held: 2, firstjoin: 1, down: 1 } })
+  })
+  after(() => cluster.close())
+
+  it('the coordinator holds the join (a member died without leaving)', { timeout: 90_000 }, async () => {
+    // SHUTDOWN_TIMEOUT_MS is far below the hold: the coordinator waits for the dead member's
+    // session (30 s) before it answers the join, so waiting for the join would pass the deadline.
+    const env = { KAFKA_BROKERS: cluster.bootstrapServers, KAFKA_TOPICS: 'held', KAFKA_GROUP_ID: 'g-held', SHUTDOWN_TIMEOUT_MS: '5000' }
+    const dead = startService(env)
+    await dead.waitReady(40_000)
+    await dead.stop('SIGKILL')
+    const svc = startService(env)
+    await svc.waitForLog((l) => l.component === 'kafkajs' && l.msg === 'Starting', 20_000, 'the join under way')
+    await sleep(1500)
+    assert.equal((await svc.get('/readyz')).status, 503, 'not ready: the join is pending')
+    const exit = await svc.stop('SIGTERM', 30_000)
+    assert.equal(exit.code, 0, svc.tail())
+    assert.ok(exit.ms < 5000, `gave up the join instead of waiting for it (${exit.ms} ms; SHUTDOWN_TIMEOUT_MS=5000)`)
+    assert.ok(!svc.logs.some((l) => l.msg === 'joined the consumer group'), `the join was still pending at the signal\n${svc.tail()}`)
+    assert.ok(svc.logs.some((l) => /giving up the join/.test(l.msg)), `the log says the join was given up\n${svc.tail()}`)
+    assert.deepEqual(msgs(svc, (l) => NOT_AFTER_NO_JOIN.test(l.msg)), [])
+    assert.deepEqual(msgs(svc, (l) => l.level >= LEVEL.error), [], 'no error line')
+    assertExitLogged(svc, 0)
+  })
+
+  it("during the coordinator's first-join wait of a new group", { timeout: 60_000 }, async () => {
+    const svc = startService({ KAFKA_BROKERS: cluster.bootstrapServers, KAFKA_TOPICS: 'firstjoin', KAFKA_GROUP_ID: 'g-firstjoin' })
+    await svc.waitForLog((l) => l.component === 'kafkajs' && l.msg === 'Starting', 20_000, 'the join under way')
+    const exit = await svc.stop('SIGTERM', 30_000)
+    assert.equal(exit.code, 0, svc.tail())
+    assert.ok(svc.logs.some((l) => /giving up the join/.test(l.msg)), svc.tail())
+    assert.deepEqual(msgs(svc, (l) => NOT_AFTER_NO_JOIN.test(l.msg)), [])
+    assertExitLogged(svc, 0)
+  })
+
+  it('the broker is unreachable (the connect loop between attempts)', { timeout: 60_000 }, async () => {
+    const down = MockCluster.start({ brokers: 1, topics: { down: 1 } })
+    try {
+      down.brokerDown(1)
+      const svc = startService({ KAFKA_BROKERS: down.bootstrapServers, KAFKA_TOPICS: 'down', KAFKA_GROUP_ID: 'g-down' })
+      await svc.waitForLog((l) => l.msg === RETRY_LINE && l.attempt === 2, 30_000, 'a second attempt')
+      const exit = await svc.stop('SIGTERM', 30_000)
+      assert.equal(exit.code, 0, svc.tail())
+      assert.ok(svc.logs.some((l) => /giving up the join/.test(l.msg)), svc.tail())
+      assert.deepEqual(msgs(svc, (l) => NOT_AFTER_NO_JOIN.test(l.msg)), [])
+      assertExitLogged(svc, 0)
+    } finally {
+      down.close()
+    }
+  })
+})
+
+describe('a start-up failure exits 1 and says what failed, never "exit 0"', () => {
+  it('the port is already in use', { timeout: 30_000 }, async () => {
+    const taken = net.createServer()
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))
+    const port = (taken.address() as net.AddressInfo).port
+    try {
+      // A reachable address is not needed: the service must fail before it connects to Kafka.
+      const svc = startService({ KAFKA_BROKERS: '127.0.0.1:9', PORT: String(port) })
+      const exit = await svc.exited
+      assert.equal(exit.code, 1, svc.tail())
+      const fatal = svc.logs.filter((l) => l.level === LEVEL.fatal)
+      assert.equal(fatal.length, 1, `one fatal line\n${svc.tail()}`)
+      assert.equal(fatal[0]!.code, 'AMO_LISTEN_FAILED')
+      assert.equal(fatal[0]!.port, port)
+      assert.match(fatal[0]!.msg, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port}: EADDRINUSE`))
+      assert.deepEqual(msgs(svc, (l) => NOT_AFTER_NO_JOIN.test(l.msg) || /shutdown|starting consumer/.test(l.msg)), [], svc.tail())
+      assert.ok(!svc.logs.some((l) => l.component === 'kafkajs'), `no connection to Kafka\n${svc.tail()}`)
+      assertExitLogged(svc, 1)
+    } finally {
+      taken.close()
+    }
+  })
+
+  it('a HANDLER that does not exist', { timeout: 30_000 }, async () => {
+    const svc = startService({ KAFKA_BROKERS: '127.0.0.1:9', HANDLER: './no/such/handler.mjs' })
+    const exit = await svc.exited
+    assert.equal(exit.code, 1, svc.tail())
+    const fatal = svc.logs.filter((l) => l.level === LEVEL.fatal)
+    assert.equal(fatal.length, 1, svc.tail())
+    assert.equal(fatal[0]!.variable, 'HANDLER')
+    assert.match(fatal[0]!.msg, /^cannot start: .*HANDLER="\.\/no\/such\/handler\.mjs": no such file/)
+    assert.deepEqual(msgs(svc, (l) => NOT_AFTER_NO_JOIN.test(l.msg) || /shutdown|listening|starting consumer/.test(l.msg)), [], svc.tail())
+    assertExitLogged(svc, 1)
+  })
+})
+
+describe('outages and missing topics read well in the log', () => {
+  it('broker unreachable at start: one warn line per attempt with the real delay to the next, no error-level chatter', { timeout: 90_000 }, async () => {
+    const cluster = MockCluster.start({ brokers: 1, topics: { weather: 2 } })
+    try {
+      cluster.brokerDown(1)
+      const svc = startService({ KAFKA_BROKERS: cluster.bootstrapServers, KAFKA_GROUP_ID: 'g-outage' })
+      // A window of four attempts (back-off 0.5, 1, 2 s between them), counted, not timed.
+      await svc.waitForLog((l) => l.msg === RETRY_LINE && l.attempt === 4, 45_000, 'the fourth attempt')
+      const window = [...svc.logs]
+      const retries = window.filter((l) => l.msg === RETRY_LINE)
+      assert.deepEqual(retries.map((l) => l.attempt), [1, 2, 3, 4], 'one line per attempt')
+      assert.deepEqual(
+        window.filter((l) => l.level >= LEVEL.warn && l.msg !== RETRY_LINE).map((l) => `${l.component ?? 'service'}: ${l.msg}`),
+        [],
+        'no other warn or error line, kafkajs included',
+      )
+      for (const l of retries) {
+        assert.match(String(l.error), /ECONNREFUSED/, 'the line says why')
+        assert.equal(typeof l.retryInMs, 'number')
+      }
+      // The announced delay is the gap to the next attempt's line: never shorter, and not
+      // longer than the delay plus the next attempt's own (fast-failing) duration and a margin
+      // for a loaded machine. (Before, the announced 0.5-4.7 s hid kafkajs retries of ~9 s.)
+      for (let i = 0; i + 1 < retries.length; i++) {
+        const announced = Number(retries[i]!.retryInMs)
+        const gap = Number(retries[i + 1]!.time) - Number(retries[i]!.time)
+        assert.ok(gap >= announced - 5, `attempt ${i + 2} came ${gap} ms after, announced ${announced} ms`)
+        assert.ok(gap <= announced * 1.5 + 1500, `attempt ${i + 2} came ${gap} ms after, announced ${announced} ms`)
+      }
+      assert.equal((await svc.get('/healthz')).status, 200, 'alive')
+      assert.equal((await svc.get('/readyz')).status, 503, 'not ready')
+      cluster.brokerUp(1)
+      await svc.waitReady(60_000)
+      const exit = await svc.stop('SIGTERM')
+      assert.equal(exit.code, 0, svc.tail())
+      assert.deepEqual(msgs(svc, (l) => l.level >= LEVEL.error), [], 'no error line at all')
+      assertExitLogged(svc, 0)
+    } finally {
+      cluster.close()
+    }
+  })
+
+  it('a subscribed topic that does not exist: alive, not ready, one warn line per attempt naming it; ready and consuming once it exists', { timeout: 90_000 }, async () => {
+    // The mock cluster auto-creates a topic named in a Metadata request; the service names no
+    // missing topic to the broker (it lists the topics first), so the topic stays missing here too.
+    const cluster = MockCluster.start({ brokers: 1, topics: { present: 1 } })
+    try {
+      const svc = startService({ KAFKA_BROKERS: cluster.bootstrapServers, KAFKA_TOPICS: 'present,absent', KAFKA_GROUP_ID: 'g-absent' })
+      const first = await svc.waitForLog((l) => l.code === 'AMO_TOPIC_MISSING' && l.attempt === 3, 30_000, 'the third missing-topic line')
+      assert.equal(first.level, LEVEL.warn)
+      const lines = svc.logs.filter((l) => l.code === 'AMO_TOPIC_MISSING')
+      assert.deepEqual(lines.map((l) => l.attempt), [1, 2, 3])
+      for (const l of lines) {
+        assert.deepEqual(l.topics, ['absent'], 'names the missing topic, only it')
+        assert.match(l.msg, /absent/)
+      }
+      assert.equal((await svc.get('/healthz')).status, 200, 'alive')
+      assert.equal((await svc.get('/readyz')).status, 503, 'not ready')
+      const admin = client(cluster.brokers).admin()
+      await admin.connect()
+      try {
+        assert.ok(!(await admin.listTopics()).includes('absent'), 'the broker did not create it meanwhile')
+      } finally {
+        await admin.disconnect()
+      }
+      cluster.createTopic('absent', 2)
+      await svc.waitReady(60_000)
+      await produce(cluster.brokers, 'absent', sequence(4, 2))
+      assert.ok(await eventually(() => svc.consumed().filter((c) => c.topic === 'absent').length === 4, 30_000), svc.tail())
+      const exit = await svc.stop('SIGTERM')
+      assert.equal(exit.code, 0, svc.tail())
+      assertExitLogged(svc, 0)
+    } finally {
+      cluster.close()
+    }
+  })
+})
