@@ -102,9 +102,10 @@ function formatService(o: Json): string | undefined {
   }
   if (msg === 'starting consumer') {
     const c = (o.config ?? {}) as Json
-    const mode = c.commitMode === 'sync' ? `sync, COMMIT_WINDOW=${c.commitWindow}` : String(c.commitMode)
+    const mode = c.commitMode === 'sync' ? `sync, window ${c.commitWindow}` : String(c.commitMode)
     const from = c.fromBeginning ? 'from the beginning' : 'from the end'
-    return `${at} ${cyan('starting consumer')}: ${mode}; topics ${String(c.topics)}; group ${c.groupId}; ${from}; handler ${c.handler}`
+    const handler = c.handler === 'log' ? '' : `, handler ${c.handler}`
+    return `${at} ${cyan('starting consumer')}: ${mode}, topic ${String(c.topics)}, group ${c.groupId}, ${from}${handler}`
   }
   if (msg === 'joined the consumer group') {
     return `${at} ${cyan(msg)} ${o.groupId}: assigned ${assignment(o.assignment)} (generation ${o.generation})`
@@ -121,6 +122,7 @@ function formatService(o: Json): string | undefined {
 function formatProducer(o: Json): string | undefined {
   const at = dim(clock())
   if (o.msg === 'produced') return undefined // the footer counts produced messages
+  if (o.msg === 'weather producer started') return `${at} ${dim('producer:')} started, sending to ${o.topic}`
   return `${at} ${dim('producer:')} ${String(o.msg)}${fields(o, ['msg']) ? ' ' + dim(fields(o, ['msg'])) : ''}`
 }
 
@@ -211,10 +213,10 @@ const adminReady = admin.connect().then(
 )
 const startedAt = Date.now()
 
-print(bold('amo-consumer demo') + dim(' — an at-most-once Kafka consumer: each offset is committed before its message is processed'))
-say(`broker: librdkafka ${MockCluster.librdkafkaVersion()} mock cluster at ${brokers[0]}, topic ${topic} with ${partitions} partitions`)
-say(`producer: one reading for each of 8 cities every ${process.env.PRODUCER_INTERVAL_MS ?? 1000} ms; service: group ${groupId}`)
-say(raw ? 'DEMO_RAW=1: the service\'s JSON lines as it writes them' : 'the service writes JSON; shown here as short lines (DEMO_RAW=1 shows the JSON)')
+print(bold('amo-consumer demo') + dim(': each offset is committed before its message is processed'))
+say(`broker ${brokers[0]}: librdkafka ${MockCluster.librdkafkaVersion()} mock cluster`)
+say(`topic ${topic}, ${partitions} partitions; 8 readings every ${process.env.PRODUCER_INTERVAL_MS ?? 1000} ms`)
+say(raw ? 'DEMO_RAW=1: the service\'s JSON lines as it writes them' : 'the service logs JSON; shown as short lines (DEMO_RAW=1: as is)')
 
 const common = { ...process.env, KAFKA_BROKERS: cluster.bootstrapServers, KAFKA_TOPICS: topic }
 
@@ -259,7 +261,7 @@ function observe(name: string, o: Json): void {
   if (m && !tally.port) {
     tally.port = Number(m[1])
     const url = `http://localhost:${tally.port}`
-    setImmediate(() => say(`endpoints: ${bold(`${url}/healthz`)}  ${bold(`${url}/readyz`)}  ${bold(`${url}/metrics`)}`))
+    setImmediate(() => say(`endpoints: ${bold(`${url}/healthz`)} ${bold(`${url}/readyz`)} ${bold(`${url}/metrics`)}`))
   }
 }
 
@@ -347,7 +349,7 @@ async function stop(reason: string): Promise<void> {
   clearInterval(ticker)
   setFooter([])
   if (reason !== 'service exit') {
-    say(`${reason}: stopping the producer, then ONE SIGTERM to the service — watch its shutdown sequence`)
+    say(`${reason}: producer stopped first, then ONE SIGTERM to the service`)
     producer.kill('SIGTERM')
     await exited(producer)
     service.kill('SIGTERM')
@@ -394,20 +396,23 @@ function summary(ends: Map<number, number> | undefined, committed: Map<number, n
   const lines = [
     '',
     bold(`summary — ${secs} s, topic ${topic} (${partitions} partitions), group ${groupId}`),
-    row('produced', `${produced}  ${dim(`(acknowledged by the broker; end offsets ${perPartition(ends)})`)}`),
+    row('produced', `${produced}  ${dim(`(end offsets on the broker: ${perPartition(ends)})`)}`),
     row('consumed', `${tally.consumed}  ${dim(`("consumed" lines; last ${tally.lastConsumed || '–'})`)}`),
     row(
       'committed',
-      `${committedCount}  ${dim(`(the group's offsets on the broker after the service left: ${perPartition(committed) || 'none'})`)}`,
+      `${committedCount}  ${dim(`(group offsets, read back from the broker: ${perPartition(committed) || 'none'})`)}`,
     ),
-    row('', allIn ? green('committed = end offsets: every produced message was committed') : yellow('committed ≠ end offsets: the group had not caught up')),
+    row('', allIn ? green('= end offsets: every produced message was committed') : yellow('≠ end offsets: the group had not caught up')),
     row('at risk/lost', `${tally.metrics.atRisk} / ${tally.metrics.lost}  ${dim('(last scrape of /metrics)')}`),
     row('final commit', fcText),
     row('service', `exit code ${code === 0 ? green('0') : red(String(code))}; ${done}`),
   ]
   if (code !== 0 && why) lines.push(row('', red(`it stopped because: ${why}`)))
+  if (code !== 0 && tally.metrics.atRisk > 0) {
+    lines.push(row('', yellow(`${tally.metrics.atRisk} committed, not processed at the last scrape: lost if never processed (at most once)`)))
+  }
   if (why && /EADDRINUSE/.test(why)) lines.push(row('', `port ${process.env.PORT ?? 8080} is taken: try PORT=8081 npm run demo`))
-  if (tally.stopReason === 'SIGINT') lines.push(dim('  (npm run demo itself exits 130 after Ctrl-C: npm reports the interrupt, not this code)'))
+  if (tally.stopReason === 'SIGINT') lines.push(dim('  (npm run demo itself exits 130 after Ctrl-C: npm reports the interrupt)'))
   for (const l of lines) out.write(l + '\n')
 }
 
