@@ -1,0 +1,64 @@
+/**
+ * The broker a chaos run works against: a three-node Apache Kafka KRaft cluster (the default;
+ * one cluster for the whole suite, a fresh topic and group per run) or librdkafka's three-broker
+ * mock cluster (a fresh one per run: the only broker that injects request-level errors and RTT).
+ */
+import { MockCluster } from '../../harness/brokers/mock-cluster.ts'
+import { ApacheKafka, DEFAULT_KAFKA_VERSION, type KafkaNode } from '../../harness/brokers/apache-kafka/index.ts'
+import { heal, OFFSETS_TOPIC } from './faults.ts'
+import { mockServiceArgs } from './fleet.ts'
+
+export { ApacheKafka, DEFAULT_KAFKA_VERSION, type KafkaNode }
+
+export type BrokerKind = 'kafka' | 'mock'
+
+/** The cluster of one run. */
+export type RunCluster =
+  | { kind: 'mock'; brokers: string[]; mock: MockCluster; serviceArgs: string[] }
+  | { kind: 'kafka'; brokers: string[]; kafka: ApacheKafka; serviceArgs: string[] }
+
+export interface ChaosBroker {
+  readonly kind: BrokerKind
+  /** e.g. "Apache Kafka 4.4.0, 3 KRaft nodes (broker+controller)". */
+  readonly description: string
+  /** The cluster for one run, with `topic` created (RF 3 on Apache Kafka). */
+  forRun(topic: string, partitions: number): Promise<RunCluster>
+  /** After a run: mock closed; Kafka nodes all running again, everything in sync. */
+  release(run: RunCluster, topic: string): Promise<void>
+  close(): Promise<void>
+  /** ms to start (Apache Kafka), for the report. */
+  readonly startMs: number
+}
+
+export async function openBroker(kind: BrokerKind, opts: { version?: string; log?: (l: string) => void } = {}): Promise<ChaosBroker> {
+  if (kind === 'mock') {
+    return {
+      kind,
+      description: `librdkafka ${MockCluster.librdkafkaVersion()} mock cluster, 3 brokers`,
+      startMs: 0,
+      async forRun(topic, partitions) {
+        const mock = MockCluster.start({ brokers: 3, topics: { [topic]: partitions } })
+        return { kind: 'mock', brokers: mock.brokers, mock, serviceArgs: mockServiceArgs() }
+      },
+      async release(run) {
+        if (run.kind === 'mock') run.mock.close()
+      },
+      async close() {},
+    }
+  }
+  const t0 = Date.now()
+  const kafka = await ApacheKafka.start({ version: opts.version ?? process.env.KAFKA_VERSION ?? DEFAULT_KAFKA_VERSION, nodes: 3, ...(opts.log ? { log: opts.log } : {}) })
+  return {
+    kind,
+    description: `Apache Kafka ${kafka.version}, 3 KRaft nodes (broker+controller)`,
+    startMs: Date.now() - t0,
+    async forRun(topic, partitions) {
+      await kafka.createTopic(topic, partitions, 3)
+      return { kind: 'kafka', brokers: kafka.bootstrap, kafka, serviceArgs: [] }
+    },
+    async release(_run, topic) {
+      await heal(kafka, [topic, OFFSETS_TOPIC])
+    },
+    close: () => kafka.stop(),
+  }
+}

@@ -1,0 +1,157 @@
+/**
+ * One chaos run: a fresh topic and consumer group, instance A ready, the producer streaming,
+ * then the fault timeline of the broker (timeline-kafka.ts or timeline-mock.ts), then the
+ * producer stopped, a final drain by the instance that was never faulted, every instance
+ * stopped, and the tally (tally.ts).
+ */
+import { fileURLToPath } from 'node:url'
+import { committedOffsets, endOffsets, eventually, sleep } from '../../harness/kafka-tools.ts'
+import type { ChaosBroker, RunCluster } from './cluster.ts'
+import { Fleet, type Kill } from './fleet.ts'
+import { Stream } from './stream.ts'
+import { tally, type Tally } from './tally.ts'
+import { kafkaTimeline, KAFKA_TIMELINE_MS, type KafkaFaultOptions } from './timeline-kafka.ts'
+import { mockTimeline, MOCK_TIMELINE_MS } from './timeline-mock.ts'
+
+const SLOW_HANDLER = fileURLToPath(new URL('./slow-handler.mjs', import.meta.url))
+
+export type Mode = 'sync' | 'async' | 'auto'
+
+export interface ChaosOptions {
+  mode: Mode
+  window: number
+  /** Streaming time in ms; the fault timeline is scaled to it (faults that take their own time, e.g. a restart, may stretch it). */
+  durationMs: number
+  /** Messages per second the producer aims at. */
+  rate: number
+  partitions?: number
+  /** A handler taking this many ms per message (scripts/chaos/slow-handler.mjs); 0 = HANDLER=log. */
+  handlerMs?: number
+  /** Kill the instance only while it holds committed-but-unprocessed messages (the loss run). */
+  killAtRisk?: boolean
+  /** Mock: include the broker outage (can stall the producer for seconds). Default true. */
+  brokerFaults?: boolean
+  /** Apache Kafka: which of the real-cluster faults to include (default all). */
+  kafkaFaults?: KafkaFaultOptions
+  log?: (line: string) => void
+}
+
+export interface ChaosResult extends Tally {
+  broker: string
+  mode: Mode
+  window: number
+  handlerMs: number
+  partitions: number
+  kills: Kill[]
+  instances: number
+  joins: number
+  drained: boolean
+  faults: string[]
+  durationMs: number
+  verdict: 'PASS' | 'FAIL' | 'report'
+}
+
+/** What a timeline works with. */
+export interface RunContext {
+  opts: ChaosOptions
+  cluster: RunCluster
+  fleet: Fleet
+  topic: string
+  group: string
+  /** Log a fault (kept in the result). */
+  note: (s: string) => void
+  /** Wait until `ms` of the broker's base timeline, scaled to durationMs, have passed since streaming began. */
+  until: (ms: number) => Promise<unknown>
+}
+
+export async function runChaos(broker: ChaosBroker, opts: ChaosOptions): Promise<ChaosResult> {
+  const log = opts.log ?? ((s: string) => console.log(s))
+  const partitions = opts.partitions ?? 6
+  const handlerMs = opts.handlerMs ?? 0
+  const t0 = Date.now()
+  const tag = `${opts.mode}-${opts.window}-${process.pid}-${Date.now()}`
+  const topic = `chaos-${tag}`
+  const group = `chaos-${tag}`
+  const cluster = await broker.forRun(topic, partitions)
+  const env: Record<string, string> = {
+    KAFKA_BROKERS: cluster.brokers.join(','),
+    KAFKA_TOPICS: topic,
+    KAFKA_GROUP_ID: group,
+    COMMIT_MODE: opts.mode,
+    COMMIT_WINDOW: String(opts.window),
+    AUTO_COMMIT_INTERVAL_MS: '5000',
+    // 6 s is Apache Kafka's group.min.session.timeout.ms: a killed instance is noticed quickly.
+    KAFKA_SESSION_TIMEOUT_MS: '6000',
+    KAFKA_HEARTBEAT_INTERVAL_MS: '500',
+    SHUTDOWN_TIMEOUT_MS: '8000',
+    HANDLER: handlerMs > 0 ? SLOW_HANDLER : 'log',
+    CHAOS_HANDLER_MS: String(handlerMs),
+    LOG_LEVEL: 'info',
+  }
+  const faults: string[] = []
+  const since = () => `${((Date.now() - t0) / 1000).toFixed(1)}s`
+  const note = (s: string) => {
+    faults.push(s)
+    log(`  [${opts.mode} w=${opts.window} ${since()}] ${s}`)
+  }
+  const fleet = new Fleet(env, topic, cluster.serviceArgs, note)
+  const base = cluster.kind === 'kafka' ? KAFKA_TIMELINE_MS : MOCK_TIMELINE_MS
+  let stream: Stream | undefined
+  let drained = false
+  fleet.supervise()
+  try {
+    const a = fleet.spawn('A')
+    await a.proc.waitReady(60_000)
+    stream = new Stream(cluster.brokers, topic, opts.rate, partitions)
+    await stream.start()
+    const streamStart = Date.now()
+    const until = (ms: number) => sleep(Math.max(0, streamStart + Math.round((ms * opts.durationMs) / base) - Date.now()))
+    const ctx: RunContext = { opts, cluster, fleet, topic, group, note, until }
+
+    if (cluster.kind === 'kafka') await kafkaTimeline(ctx)
+    else await mockTimeline(ctx)
+
+    await until(base)
+    await stream.stop()
+    note(`producer stopped: ${stream.acked.size} acknowledged of ${stream.attempted.size} (${stream.failedSends} failed sends)`)
+
+    // Final drain: the remaining instance reaches the end of every partition (committed = end);
+    // its SIGTERM then processes whatever its last window covered.
+    drained = await eventually(
+      async () => {
+        const [committed, ends] = await Promise.all([committedOffsets(cluster.brokers, group, topic), endOffsets(cluster.brokers, topic)])
+        return [...ends].every(([p, end]) => (committed.get(p) ?? -1) >= end)
+      },
+      90_000,
+      500,
+    ).catch(() => false)
+    note(drained ? 'drained: committed offsets reached the end offsets' : 'NOT drained within 90 s')
+  } finally {
+    await fleet.close()
+    await stream?.stop().catch(() => undefined)
+    await broker.release(cluster, topic).catch((err: unknown) => log(`  cluster not healed after the run: ${(err as Error).message}`))
+  }
+
+  const t = tally({
+    acked: stream.acked,
+    consumed: fleet.all.flatMap((i) => i.proc.consumed()),
+    kills: fleet.kills,
+    window: opts.window,
+  })
+  const verdict = opts.mode === 'sync' ? (t.duplicates === 0 && t.lost <= t.bound && t.produced > 0 && drained ? 'PASS' : 'FAIL') : 'report'
+  return {
+    broker: broker.description,
+    mode: opts.mode,
+    window: opts.window,
+    handlerMs,
+    partitions,
+    ...t,
+    kills: fleet.kills,
+    instances: fleet.all.length,
+    joins: fleet.joins(),
+    drained,
+    faults,
+    durationMs: Date.now() - t0,
+    verdict,
+  }
+}
