@@ -1,14 +1,27 @@
 // The benchmark's handler: a no-op that records when it was first and last called, so the
 // service's throughput is exact (no polling error). One performance.now() per message.
 // It reports on SIGTERM, before the service's shutdown (stdout writes to a pipe are synchronous).
+// Under `npm run bench -- --diagnose` it also reports each call to scripts/bench/counters.mjs.
 let first = 0
 let last = 0
 let n = 0
-export default function benchHandler() {
+const counters = globalThis.__amoBenchCounters
+
+function benchHandler() {
   const t = performance.now()
   if (n++ === 0) first = t
   last = t
 }
+
+function countedHandler(message) {
+  const t = performance.now()
+  if (n++ === 0) first = t
+  last = t
+  counters.onMessage(message.topic, message.partition, t, performance.now() - t)
+}
+
+export default counters ? countedHandler : benchHandler
+
 process.on('SIGTERM', () => {
   process.stdout.write(`${JSON.stringify({ level: 30, msg: 'bench-handler', n, firstMs: performance.timeOrigin + first, lastMs: performance.timeOrigin + last })}\n`)
 })

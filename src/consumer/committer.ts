@@ -34,6 +34,8 @@ export class PartitionCommitter {
   private wantedCount = 0
   private latestFn: CommitFn | undefined
   private readonly where: { topic: string; partition: number }
+  /** The commit-latency histogram's series of this mode (labels hashed once, not per commit). */
+  private readonly duration: { observe: (seconds: number) => void }
 
   constructor(
     topic: string,
@@ -44,6 +46,7 @@ export class PartitionCommitter {
     private readonly mode: string,
   ) {
     this.where = { topic, partition }
+    this.duration = metrics.commitDuration.labels({ mode })
   }
 
   get busy(): boolean {
@@ -129,7 +132,7 @@ export class PartitionCommitter {
       try {
         await commitFn(offset)
         const ms = performance.now() - started
-        this.metrics.commitDuration.observe({ mode: this.mode }, ms / 1000)
+        this.duration.observe(ms / 1000)
         this.rttMs = this.rttMs === 0 ? ms : this.rttMs * 0.8 + ms * 0.2
         if (offset > this.acked) this.acked = offset
         this.lastError = undefined

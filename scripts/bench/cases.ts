@@ -1,0 +1,50 @@
+/**
+ * The cases of one section, in the order they run and are reported. The service always gets
+ * KAFKA_BROKERS, KAFKA_TOPICS, KAFKA_GROUP_ID and HANDLER (the bench handler); everything else
+ * is listed per case. "defaults" sets nothing more: what a user gets without tuning
+ * (COMMIT_MODE=sync, COMMIT_WINDOW=1, PARTITION_CONCURRENCY=all, VALUE_FORMAT=json).
+ */
+
+export interface ServiceCase {
+  name: string
+  mode: 'sync' | 'async' | 'auto'
+  window: number
+  /** PARTITION_CONCURRENCY in effect. */
+  concurrency: string
+  defaults: boolean
+  /** Variables beyond the four every case sets. */
+  env: Record<string, string>
+}
+
+export type BenchCase = { kind: 'ceiling' } | { kind: 'reference' } | ({ kind: 'service' } & ServiceCase)
+
+export const WINDOWS = [1, 10, 100, 1000]
+
+const sync = (window: number, extra: Record<string, string> = {}, concurrency = 'all'): BenchCase => ({
+  kind: 'service',
+  name: `sync, COMMIT_WINDOW=${window}${extra.PARTITION_CONCURRENCY ? `, PARTITION_CONCURRENCY=${extra.PARTITION_CONCURRENCY}` : ''}`,
+  mode: 'sync',
+  window,
+  concurrency,
+  defaults: false,
+  env: { COMMIT_WINDOW: String(window), ...extra },
+})
+
+/** Every case at one RTT. `quick` keeps the headline ones (CI: minutes, no timing asserted). */
+export function casesFor(partitions: number, quick: boolean): BenchCase[] {
+  const list: BenchCase[] = [
+    { kind: 'ceiling' },
+    { kind: 'service', name: 'defaults (no tuning variable)', mode: 'sync', window: 1, concurrency: 'all', defaults: true, env: {} },
+  ]
+  if (!quick) {
+    // Defaults against explicit PARTITION_CONCURRENCY values (COMMIT_WINDOW=1, where it matters most).
+    for (const c of [1, Math.max(2, Math.floor(partitions / 2)), partitions]) {
+      list.push(sync(1, { PARTITION_CONCURRENCY: String(c) }, String(c)))
+    }
+    list.push({ kind: 'reference' })
+  }
+  for (const w of quick ? [10, 1000] : WINDOWS) list.push(sync(w))
+  list.push({ kind: 'service', name: 'async', mode: 'async', window: 1, concurrency: 'all', defaults: false, env: { COMMIT_MODE: 'async' } })
+  list.push({ kind: 'service', name: 'auto', mode: 'auto', window: 1, concurrency: 'all', defaults: false, env: { COMMIT_MODE: 'auto' } })
+  return list
+}

@@ -1,0 +1,116 @@
+/** The results as markdown: one table per section (defaults first), and the targets. */
+import type { CaseResult, Section } from './types.ts'
+
+export const fmt = (v: number | null | undefined, digits = 0) => (v === null || v === undefined || Number.isNaN(v) ? '–' : v.toFixed(digits))
+
+/** partitions ÷ raw commit round trip, in msg/s: the most COMMIT_WINDOW=1 can do. */
+export function windowOneBound(s: Section, rttMs: number): number | null {
+  const ms = s.rtts[String(rttMs)]?.commitMs
+  return ms ? (s.partitions * 1000) / ms : null
+}
+
+export function table(results: CaseResult[]): string {
+  const head =
+    '| case | RTT added | messages | msg/s | × ceiling | × partitions÷commit RTT | commit p50 ms | commit p99 ms | partition commits/s | peak RSS MB | start→ready ms | group join ms (broker) | ready − join ms | SIGTERM→exit ms |'
+  const sep = '|' + '---|'.repeat(14)
+  const rows = results.map((r) =>
+    [
+      r.defaults ? `**${r.name}**` : r.name,
+      `${r.rttMs} ms`,
+      `${r.messages}${r.complete ? '' : ' (budget)'}`,
+      r.defaults ? `**${r.msgPerSec}**` : String(r.msgPerSec),
+      fmt(r.ratio, 2),
+      fmt(r.boundRatio, 2),
+      fmt(r.commitP50Ms, 2),
+      fmt(r.commitP99Ms, 2),
+      fmt(r.commitsPerSec),
+      fmt(r.peakRssMb, 0),
+      fmt(r.startToReadyMs),
+      fmt(r.joinMs),
+      fmt(r.readyMinusJoinMs),
+      `${fmt(r.sigtermToExitMs)}${r.exitCode === 0 ? '' : ` (exit ${r.exitCode})`}`,
+    ].join(' | '),
+  )
+  return [head, sep, ...rows.map((r) => `| ${r} |`)].join('\n')
+}
+
+export function countersTable(results: CaseResult[]): string {
+  const rows = results.filter((r) => r.counters)
+  if (rows.length === 0) return ''
+  const head = '| case | RTT added | fetch rounds (with data) | msgs/batch | fetch ms/round | process ms/round | wait for 1st commit ms/round | OffsetCommit requests | commit ms (sum) | wall ms |'
+  const sep = '|' + '---|'.repeat(10)
+  const lines = rows.map((r) => {
+    const c = r.counters!
+    const full = Math.max(c.fullRounds, 1)
+    return `| ${r.name} | ${r.rttMs} ms | ${c.fetchRounds} (${c.fullRounds}) | ${fmt(c.messages / Math.max(c.batches, 1))} | ${fmt(c.fetchMs / c.fetchRounds, 2)} | ${fmt(c.processMs / full, 2)} | ${fmt(c.roundCommitWaitMs / full, 2)} | ${c.commits} | ${fmt(c.commitMs)} | ${fmt(c.wallMs)} |`
+  })
+  return [head, sep, ...lines].join('\n')
+}
+
+interface Target {
+  target: string
+  met: boolean | null
+  result: string
+}
+
+/** The targets of a section, measured in this run (never asserted by a test). */
+export function targets(s: Section): Target[] {
+  const out: Target[] = []
+  const svc = s.results.filter((r) => r.kind === 'service')
+  for (const rtt of Object.keys(s.rtts).map(Number)) {
+    const d = s.results.find((r) => r.defaults && r.rttMs === rtt)
+    const bound = windowOneBound(s, rtt)
+    if (d && bound) {
+      out.push({
+        target: `defaults (COMMIT_WINDOW=1) ≥ 0.8 × ${s.partitions} partitions ÷ commit RTT, +${rtt} ms`,
+        met: d.msgPerSec >= 0.8 * bound,
+        result: `${d.msgPerSec} msg/s = ${fmt(d.msgPerSec / bound, 2)} × ${fmt(bound)} (commit RTT ${fmt(s.rtts[String(rtt)]!.commitMs, 3)} ms)`,
+      })
+    }
+    const big = svc.filter((r) => r.mode === 'sync' && r.rttMs === rtt && (r.window ?? 0) >= 1000 && r.concurrency === 'all')
+    const best = big.sort((a, b) => (b.ratio ?? 0) - (a.ratio ?? 0))[0]
+    if (best) {
+      out.push({
+        target: `a COMMIT_WINDOW of at least one fetch batch ≥ 0.9 × the like-for-like ceiling (JSON), +${rtt} ms`,
+        met: (best.ratio ?? 0) >= 0.9,
+        result: big.map((r) => `COMMIT_WINDOW=${r.window}: ${fmt(r.ratio, 2)}×`).join(', '),
+      })
+    }
+  }
+  const rss = svc.map((r) => r.peakRssMb ?? 0)
+  if (rss.length) out.push({ target: 'peak RSS < 150 MB (every service case)', met: Math.max(...rss) < 150, result: `${fmt(Math.min(...rss))}–${fmt(Math.max(...rss))} MB` })
+  const idle = svc.filter((r) => r.complete)
+  if (idle.length) {
+    const ms = idle.map((r) => r.sigtermToExitMs ?? Infinity)
+    out.push({
+      target: 'SIGTERM → exit < 1 s with nothing in flight (cases that finished their data)',
+      met: Math.max(...ms) < 1000 && idle.every((r) => r.exitCode === 0),
+      result: `${fmt(Math.min(...ms))}–${fmt(Math.max(...ms))} ms, exit codes ${[...new Set(idle.map((r) => r.exitCode))].join(',')}`,
+    })
+  }
+  return out
+}
+
+export function targetsTable(s: Section): string {
+  return ['| target | met | measured |', '|---|---|---|', ...targets(s).map((t) => `| ${t.target} | ${t.met === null ? '–' : t.met ? 'yes' : '**no**'} | ${t.result} |`)].join('\n')
+}
+
+export function sectionMarkdown(s: Section): string {
+  const rtts = Object.entries(s.rtts)
+    .map(([rtt, p]) => `+${rtt} ms → ApiVersions ${fmt(p.apiVersionsMs, 3)} ms, OffsetCommit (${s.partitions} partitions) ${fmt(p.commitMs, 3)} ms`)
+    .join('; ')
+  const counters = countersTable(s.results)
+  return [
+    `## ${s.brokerLabel} — Node ${s.node}${s.quick ? ' (quick)' : ''}`,
+    '',
+    `${s.machine}; ${s.date}. ${s.partitions} partitions, ${s.messages} JSON messages of ${s.valueBytes} bytes; every case a fresh consumer group reading from the beginning; a case stops after ${s.budgetMs / 1000} s of processing ("(budget)"). Raw round trips: ${rtts}.`,
+    '',
+    table(s.results),
+    '',
+    targetsTable(s),
+    '',
+    ...(counters ? ['Where the time goes (--diagnose: kafkajs fetch rounds counted inside the service):', '', counters, ''] : []),
+    ...(s.notes?.length ? [...s.notes, ''] : []),
+    ...(s.profile ? ['### Profile', '', s.profile, ''] : []),
+  ].join('\n')
+}
