@@ -9,10 +9,12 @@
 import assert from 'node:assert/strict'
 import net from 'node:net'
 import { after, before, describe, it } from 'node:test'
+import { fileURLToPath } from 'node:url'
 import { MockCluster } from '../harness/brokers/mock-cluster.ts'
 import { client, eventually, produce, sequence, sleep } from '../harness/kafka-tools.ts'
 import { startService, type LogLine, type ServiceProcess } from '../harness/service-process.ts'
 
+const UNCAUGHT = fileURLToPath(new URL('./fixtures/edge-uncaught.mjs', import.meta.url))
 const LEVEL = { debug: 20, info: 30, warn: 40, error: 50, fatal: 60 } as const
 const RETRY_LINE = 'cannot start the consumer; retrying'
 /** Lines a process that never joined a group (or never started) must not print. */
@@ -118,6 +120,26 @@ describe('a start-up failure exits 1 and says what failed, never "exit 0"', () =
     assert.match(fatal[0]!.msg, /^cannot start: .*HANDLER="\.\/no\/such\/handler\.mjs": no such file/)
     assert.deepEqual(msgs(svc, (l) => NOT_AFTER_NO_JOIN.test(l.msg) || /shutdown|listening|starting consumer/.test(l.msg)), [], svc.tail())
     assertExitLogged(svc, 1)
+  })
+})
+
+describe('a fatal error while running', () => {
+  it('an uncaught exception: graceful shutdown, then exit 1, and the log says so', { timeout: 60_000 }, async () => {
+    const cluster = MockCluster.start({ brokers: 1, topics: { bug: 1 } })
+    try {
+      await produce(cluster.brokers, 'bug', sequence(1, 1))
+      const svc = startService({ KAFKA_BROKERS: cluster.bootstrapServers, KAFKA_TOPICS: 'bug', KAFKA_GROUP_ID: 'g-bug', HANDLER: UNCAUGHT })
+      const exit = await svc.exited // by itself, after the first message
+      assert.equal(exit.code, 1, svc.tail())
+      const fatal = svc.logs.find((l) => l.msg === 'fatal error: shutting down')
+      assert.ok(fatal, svc.tail())
+      assert.match(JSON.stringify(fatal.err), /uncaught after offset 0/)
+      assert.ok(svc.logs.some((l) => l.msg === 'left the consumer group'), 'it shut down gracefully first')
+      assertExitLogged(svc, 1)
+      assert.equal(svc.logs.at(-1)!.msg, 'shutdown finished after a fatal error: exit 1')
+    } finally {
+      cluster.close()
+    }
   })
 })
 

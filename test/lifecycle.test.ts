@@ -63,6 +63,7 @@ describe('process lifecycle', () => {
     assert.equal(consumed.length, 1, 'the message in flight was finished, no new one started')
     assert.ok(svc.logs.some((l) => /^final commit/.test(l.msg)))
     assert.ok(svc.logs.some((l) => l.msg === 'left the consumer group'))
+    assert.equal(svc.logs.at(-1)!.msg, 'shutdown complete: exit 0', 'the last line names the exit code')
     // Exactly what was committed before processing: offset 0 -> committed 1.
     assert.equal((await committedOffsets(cluster.brokers, 'g-life', 'life')).get(0), Number(consumed[0]!.offset) + 1)
   })
@@ -80,6 +81,8 @@ describe('process lifecycle', () => {
     assert.ok(exit.ms >= 1400 && exit.ms < 6000, `exited after ${exit.ms} ms`)
     const lost = svc.logs.filter((l) => l.level === 40 && l.lost === true).map((l) => l.offset).sort()
     assert.deepEqual(lost, ['0', '1', '2', '3', '4'], svc.tail())
+    assert.equal(svc.logs.at(-1)!.msg, 'shutdown finished, not clean: exit 1', 'the last line names the exit code')
+    assert.ok(!svc.logs.some((l) => /exit 0/.test(l.msg)), 'no line claims exit 0')
     assert.equal((await committedOffsets(cluster.brokers, 'g-hang', 'hang')).get(0), 5)
   })
 
@@ -97,5 +100,6 @@ describe('process lifecycle', () => {
     const exit = await svc.stop('SIGTERM')
     assert.equal(exit.code, 1)
     assert.ok(exit.ms < 5000, `second signal exit took ${exit.ms} ms`)
+    assert.equal(svc.logs.at(-1)!.msg, 'second signal: exit 1 now', 'the last line names the exit code')
   })
 })

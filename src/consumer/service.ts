@@ -269,7 +269,19 @@ export class ConsumerService {
       // (isStale() is not consulted: it only reports a pending seek(), which this service never makes.)
       mayCommit: () => !this.stopping && rebalance === undefined && payload.isRunning(),
       deadline: this.deadline.signal,
-      process: (message) => processMessage(topic, partition, message, st.deps),
+      process: (message) => {
+        // A handler still running at the shutdown deadline is abandoned (process.ts logs it): a
+        // committed message left unprocessed, which makes the shutdown not clean (exit 1).
+        const outcome = processMessage(topic, partition, message, st.deps)
+        if (typeof outcome === 'string') {
+          if (outcome === 'abandoned') this.abandoned++
+          return outcome
+        }
+        return outcome.then((o) => {
+          if (o === 'abandoned') this.abandoned++
+          return o
+        })
+      },
       resolve: (offset) => payload.resolveOffset(offset),
       heartbeat: async () => {
         try {
