@@ -206,10 +206,11 @@ export interface PartitionGauge {
 /**
  * Metric children for one assigned partition, resolved once so the per-message path is a number
  * add. Constructed when the partition is assigned: its series (processed ok/failed, skipped by
- * reason, committed, at risk, lag) exist at 0 from then on. release() removes them when the
- * partition is revoked; updates after that (a message whose commit was acknowledged is still
- * processed after its partition is revoked) are ignored rather than bringing the series back as
- * stale values. Construct the next owner's instance after the previous one's release().
+ * reason, committed, at risk, lag) exist at 0 from then on. release() removes the two gauges (at
+ * risk, lag) when the partition is revoked, and later gauge updates are ignored rather than
+ * bringing them back as stale values. The counters stay and keep counting: a message whose commit
+ * was acknowledged is still processed after its partition is revoked, and it must be counted, or
+ * committed and processed would no longer add up.
  */
 export class PartitionMetrics {
   readonly ok: { inc: () => void }
@@ -241,14 +242,16 @@ export class PartitionMetrics {
     this.flushOk = () => {
       if (okCount > 0) okChild.inc(okCount)
       okCount = 0
+      // Revoked: nothing more will be counted once the loops have finished with it.
+      if (this.released) m.pending.delete(this.flushOk)
     }
     m.pending.add(this.flushOk)
     const failed = m.processed.labels(failedLabels)
     const committed = m.committed.labels(this.labels)
     const atRisk = m.atRisk.labels(this.labels)
     const lag = m.lag.labels(this.labels)
-    this.failed = { inc: (n = 1) => void (this.released || failed.inc(n)) }
-    this.committed = { inc: (n = 1) => void (this.released || committed.inc(n)) }
+    this.failed = failed
+    this.committed = committed
     this.atRisk = {
       set: (v) => void (this.released || atRisk.set(v)),
       inc: (n = 1) => void (this.released || atRisk.inc(n)),
@@ -258,7 +261,7 @@ export class PartitionMetrics {
   }
 
   skipped(reason: SkipReason, n = 1): void {
-    if (!this.released) this.m.skipped.inc({ ...this.labels, reason }, n)
+    this.m.skipped.inc({ ...this.labels, reason }, n)
   }
 
   /** Loss is counted per instance, not per partition: always, also after release. */
@@ -266,15 +269,10 @@ export class PartitionMetrics {
     this.m.lost.inc({ reason }, n)
   }
 
-  /** The partition is no longer ours: flush, stop flushing and remove its series. */
+  /** The partition is no longer ours: remove its gauges (its counters stay, see above). */
   release(): void {
     if (this.released) return
-    this.flushOk()
     this.released = true
-    this.m.pending.delete(this.flushOk)
-    for (const status of PROCESSED_STATUSES) this.m.processed.remove({ ...this.labels, status })
-    for (const reason of SKIP_REASONS) this.m.skipped.remove({ ...this.labels, reason })
-    this.m.committed.remove(this.labels)
     this.m.atRisk.remove(this.labels)
     this.m.lag.remove(this.labels)
   }

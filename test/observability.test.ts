@@ -300,7 +300,7 @@ describe('the dashboard (deploy/grafana/dashboards/amo-consumer.json)', () => {
 })
 
 describe('PartitionMetrics (in process)', () => {
-  it('creates its series at 0 on assignment, flushes ok counts at scrape, removes its series at release and ignores later updates', async () => {
+  it('creates its series at 0 on assignment, flushes ok counts at scrape; at release removes its gauges for good and keeps counting', async () => {
     const registry = new Registry()
     const m = createMetrics(registry, { defaultMetrics: false, commitMode: 'sync' })
     const before = await registry.metrics()
@@ -330,8 +330,17 @@ describe('PartitionMetrics (in process)', () => {
     pm.skipped('undecodable')
     pm.lost('handler_failed')
     text = await registry.metrics()
-    assert.doesNotMatch(text, /topic="t"/, 'no series of the released partition, none brought back')
+    for (const name of ['consumer_messages_at_risk', 'consumer_lag']) {
+      assert.doesNotMatch(text, new RegExp(`^${name}\\{topic="t"`, 'm'), `${name}: removed at release, not brought back`)
+    }
+    // Acknowledged messages processed after revocation still count: committed and processed add up.
+    assert.equal(sumMetric(text, 'consumer_messages_processed_total', { ...tp, status: 'ok' }), 3)
+    assert.equal(sumMetric(text, 'consumer_messages_processed_total', { ...tp, status: 'failed' }), 1)
+    assert.equal(sumMetric(text, 'consumer_messages_committed_total', tp), 4)
+    assert.equal(sumMetric(text, 'consumer_messages_skipped_total', { ...tp, reason: 'undecodable' }), 1)
     assert.match(text, /^consumer_messages_lost_total\{reason="handler_failed"\} 1$/m, 'loss is still counted')
+    await registry.metrics()
+    assert.ok(!m.pending.has((pm as unknown as { flushOk: () => void }).flushOk), 'a released partition stops being flushed once drained')
   })
 })
 

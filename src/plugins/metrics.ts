@@ -16,7 +16,7 @@ export interface MetricsPluginOptions {
 export default fp<MetricsPluginOptions>(
   async function metricsPlugin(fastify, opts) {
     const registry = opts.registry ?? new Registry()
-    const metrics = createMetrics(registry)
+    const metrics = createMetrics(registry, { commitMode: fastify.config.commitMode })
     fastify.decorate('metrics', metrics)
     fastify.get('/metrics', { logLevel: 'warn' }, async (_request, reply) => {
       reply.type(registry.contentType)
@@ -24,5 +24,5 @@ export default fp<MetricsPluginOptions>(
     })
     fastify.addHook('onClose', async () => registry.clear())
   },
-  { name: 'metrics' },
+  { name: 'metrics', dependencies: ['config'] },
 )
