@@ -13,6 +13,10 @@
  * Environment: PORT (default 8080; 0 picks a free one), DEMO_PARTITIONS (default 3),
  * PRODUCER_INTERVAL_MS (default 1000), DEMO_RAW=1 (print the service's JSON lines untouched),
  * and any service variable (COMMIT_MODE, COMMIT_WINDOW, HANDLER, ...).
+ * Why not pino-pretty: it would add a dependency (and its own dozen) to print pino's generic
+ * `[time] INFO: msg` plus a dump of every field; the demo wants weather-shaped lines, a footer
+ * and a summary, which a formatter of a few dozen lines here gives without any.
+ *
  * Exit code: the service's (0 after a clean shutdown). `npm run demo` itself exits 130 after
  * Ctrl-C: npm reports that it was interrupted, whatever the script's code.
  */
