@@ -392,7 +392,7 @@ function summary(ends: Map<number, number> | undefined, committed: Map<number, n
   const allIn = ends && committed && [...ends].every(([p, end]) => committed.get(p) === end)
   const fc = tally.finalCommit
   const fcText = fc
-    ? `"${fc.msg}"${fc.offsets ? ' ' + JSON.stringify(fc.offsets) : ''}${fc.pending === 0 ? dim(' (each offset was committed before its message)') : ''}`
+    ? `"${fc.msg}"${fc.offsets ? ' ' + JSON.stringify(fc.offsets) : ''}${fc.pending === 0 ? dim(fc.mode === 'sync' ? ' (sync commits before processing: nothing left)' : ' (every commit sent was acknowledged)') : ''}`
     : 'none logged'
   const done = tally.complete ? `last line "${tally.complete.msg}"` : 'no shutdown line'
   const why = tally.failure ?? tally.stderr.at(-1)
