@@ -102,7 +102,7 @@ function formatService(o: Json): string | undefined {
   // kafkajs' own info lines repeat what the service says in its own words.
   if (o.component === 'kafkajs' && level < 40) return undefined
   if (msg === 'consumed') {
-    return `${at} ${green('consumed')} ${o.topic}[${o.partition}]@${o.offset}  ${describeValue(o.key, o.value)}`
+    return `${at} ${green('consumed')} ${`${o.topic}[${o.partition}]@${o.offset}`.padEnd(16)} ${describeValue(o.key, o.value)}`
   }
   if (msg === 'starting consumer') {
     const c = (o.config ?? {}) as Json
@@ -265,7 +265,7 @@ function observe(name: string, o: Json): void {
   if (m && !tally.port) {
     tally.port = Number(m[1])
     const url = `http://localhost:${tally.port}`
-    setImmediate(() => say(`endpoints: ${bold(`${url}/healthz`)} ${bold(`${url}/readyz`)} ${bold(`${url}/metrics`)}`))
+    setImmediate(() => say(`endpoints: ${bold(`${url}/healthz`)}, ${bold('/readyz')}, ${bold('/metrics')}`))
   }
 }
 
