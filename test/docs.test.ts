@@ -216,6 +216,27 @@ describe('commands named in the docs exist', () => {
   }
 })
 
+describe('a reader finds every page', () => {
+  it('README.md is short enough for one sitting and links to every page of docs/ and to CONTRIBUTING.md', () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8')
+    const lines = readme.split('\n').length
+    assert.ok(lines <= 300, `README.md has ${lines} lines; move detail into docs/ (at most 300)`)
+    const targets = new Set(links(readme).map((l) => l.target.split('#')[0]))
+    const pages = docFiles().filter((f) => f.startsWith('docs/'))
+    const missing = [...pages, 'CONTRIBUTING.md'].filter((p) => !targets.has(p))
+    assert.deepEqual(missing, [], `README.md does not link to: ${missing.join(', ')}`)
+  })
+
+  it('the docs index (docs/README.md) lists every page of docs/', () => {
+    const index = readFileSync(join(ROOT, 'docs/README.md'), 'utf8')
+    const targets = new Set(links(index).map((l) => l.target.split('#')[0]))
+    const missing = docFiles()
+      .filter((f) => f.startsWith('docs/') && f !== 'docs/README.md')
+      .filter((f) => !targets.has(f.slice('docs/'.length)))
+    assert.deepEqual(missing, [], `docs/README.md does not list: ${missing.join(', ')}`)
+  })
+})
+
 describe('docs/design.md', () => {
   it('documents every configuration variable the service reads', () => {
     const design = readFileSync(join(ROOT, 'docs/design.md'), 'utf8')
