@@ -208,7 +208,14 @@ function sumMetric(text: string, name: string, filter?: RegExp): number {
 // ---------------------------------------------------------------------------------------------
 // The run
 
-const cluster = MockCluster.start({ brokers: 1, topics: { [topic]: partitions } })
+let cluster: MockCluster
+try {
+  cluster = MockCluster.start({ brokers: 1, topics: { [topic]: partitions } })
+} catch (err) {
+  // librdkafka missing: its message says what to install; no stack trace for a newcomer.
+  process.stderr.write(`${red('cannot start the demo broker:')} ${(err as Error).message}\n`)
+  process.exit(1)
+}
 const brokers = [cluster.bootstrapServers]
 const admin: Admin = new Kafka({ clientId: 'amo-demo-admin', brokers, logLevel: logLevel.NOTHING }).admin()
 const adminReady = admin.connect().then(
