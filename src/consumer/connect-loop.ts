@@ -30,8 +30,13 @@ export async function connectWithRetry(opts: {
   cleanup: () => Promise<void>
   signal: AbortSignal
   log: Logger
+  /** Wait this long before the first attempt (a restart after a crash, already announced). */
+  firstDelayMs?: number
+  /** Continue the back-off from this many earlier failures (crashes in a row). */
+  backoffFrom?: number
 }): Promise<boolean> {
-  const { attempt, cleanup, signal, log } = opts
+  const { attempt, cleanup, signal, log, firstDelayMs = 0, backoffFrom = 0 } = opts
+  if (firstDelayMs > 0) await sleep(firstDelayMs, undefined, { signal }).catch(() => undefined)
   for (let n = 1; !signal.aborted; n++) {
     const started = Date.now()
     try {
@@ -42,7 +47,7 @@ export async function connectWithRetry(opts: {
       const attemptMs = Date.now() - started
       await cleanup().catch(() => undefined)
       if (signal.aborted) return false
-      const retryInMs = backoffMs(n)
+      const retryInMs = backoffMs(n + backoffFrom)
       if (err instanceof TopicMissingError) {
         log.warn({ code: err.code, topics: err.topics, attempt: n, attemptMs, retryInMs }, `${err.message}; retrying`)
       } else {

@@ -15,7 +15,7 @@ import { PartitionMetrics, type Metrics } from '../metrics.ts'
 import { consumeBatchSync, type BatchContext, type PartitionPosition } from './at-most-once.ts'
 import { CommitBatcher, type CommitVia } from './commit-batcher.ts'
 import { isRebalanceError, PartitionCommitter, type CommitFn } from './committer.ts'
-import { connectWithRetry } from './connect-loop.ts'
+import { backoffMs, connectWithRetry } from './connect-loop.ts'
 import { DeadLetterProducer } from './dead-letter.ts'
 import { createKafka, createProbeKafka, Sockets } from './kafka-client.ts'
 import { consumeBatchAsync, consumeBatchAuto } from './other-modes.ts'
@@ -36,8 +36,8 @@ interface PartitionState {
 
 /** Fetch long-poll: also bounds how long leaving the group waits for an idle fetch. */
 const MAX_WAIT_MS = 500
-/** kafkajs's restart delay after a crash whose error carries no retryTime (the client's initialRetryTime). */
-const RESTART_DELAY_MS = 300
+/** A crash this long after the previous one starts the restart back-off afresh. */
+const CRASH_STREAK_RESET_MS = 5 * 60_000
 
 export type { ShutdownResult }
 
@@ -62,6 +62,13 @@ export class ConsumerService {
   private lastProgressAt = Date.now()
   private shutdownPromise: Promise<ShutdownResult> | undefined
   private stopping = false
+  /** Between a REBALANCING event and the next GROUP_JOIN: kafkajs is rejoining the group. */
+  private rejoining = false
+  /** The crash being reported is retriable: the service restarts the consumer. */
+  private restartWanted = false
+  /** Crashes since the last batch processed: the restart back-off grows with it. */
+  private crashStreak = 0
+  private lastCrashAt = 0
 
   constructor(
     private readonly config: ServiceConfig,
@@ -80,9 +87,15 @@ export class ConsumerService {
       rebalanceTimeout: Math.max(60_000, config.sessionTimeoutMs),
       maxWaitTimeInMs: MAX_WAIT_MS,
       allowAutoTopicCreation: false,
-      // kafkajs restarts a crashed consumer after a back-off; never once shutdown has begun (a
-      // join given up at shutdown fails with a connection error, which kafkajs would retry).
-      retry: { restartOnFailure: async () => !this.stopping },
+      // kafkajs asks this only for a retriable crash. The service restarts the consumer itself
+      // (CRASH handler below), never once shutdown has begun: a join given up at shutdown fails
+      // with a connection error, which kafkajs would otherwise retry.
+      retry: {
+        restartOnFailure: async () => {
+          this.restartWanted = !this.stopping
+          return false
+        },
+      },
     })
     if (config.deadLetterTopic) this.deadLetter = new DeadLetterProducer(this.kafka, config.deadLetterTopic, metrics, log)
     this.followEvents()
@@ -111,11 +124,17 @@ export class ConsumerService {
     void this.connectLoop()
   }
 
-  private async connectLoop(): Promise<void> {
+  /**
+   * Connect, subscribe and run, retried with back-off (connect-loop.ts). Also the restart after a
+   * retriable crash, which starts `firstDelayMs` later and continues the back-off from `backoffFrom`.
+   */
+  private async connectLoop(firstDelayMs = 0, backoffFrom = 0): Promise<void> {
     let connected = false
     await connectWithRetry({
       signal: this.startAbort.signal,
       log: this.log,
+      firstDelayMs,
+      backoffFrom,
       // Only a consumer that got as far as connecting has anything to close (and kafkajs logs a
       // "Stopped" line for each disconnect).
       cleanup: async () => {
@@ -153,6 +172,7 @@ export class ConsumerService {
     this.consumer.on(events.FETCH_START, progress)
     this.consumer.on(events.HEARTBEAT, progress)
     this.consumer.on(events.GROUP_JOIN, (e) => {
+      this.rejoining = false
       progress()
       if (this.joins++ > 0) this.metrics.rebalances.inc()
       this.reconcile(e.payload.memberAssignment)
@@ -165,19 +185,30 @@ export class ConsumerService {
         'joined the consumer group',
       )
     })
-    this.consumer.on(events.REBALANCING, () => this.log.info('the group is rebalancing'))
+    this.consumer.on(events.REBALANCING, () => {
+      this.rejoining = true
+      this.log.info('the group is rebalancing')
+    })
     this.consumer.on(events.CRASH, (e) => {
       // A crash at shutdown is the join given up on purpose (or the connections closing): not a crash.
+      this.rejoining = false
+      const restart = this.restartWanted
+      this.restartWanted = false
       if (this.stopping) return
-      const restart = e.payload.restart
       this.metrics.crashes.inc({ restart: String(restart) })
-      const err = e.payload.error as Error & { retryTime?: number }
+      const err = e.payload.error as Error
       const error = `${err.name}: ${err.message}`
       if (restart) {
+        // Restarted by the service's connect loop, not by kafkajs (whose restart would spend its
+        // own connection retries, seconds of them, before the next line): one warn line per
+        // attempt, each giving the real delay to the next. Back-off grows with crashes in a row.
         this.state = 'restarting'
         this.metrics.ready.set(0)
-        // kafkajs's delay before its restart (consumer/index.js: e.retryTime, else initialRetryTime).
-        this.log.warn({ error, retryInMs: err.retryTime ?? RESTART_DELAY_MS }, 'the consumer crashed; kafkajs restarts it')
+        if (Date.now() - this.lastCrashAt > CRASH_STREAK_RESET_MS) this.crashStreak = 0
+        this.lastCrashAt = Date.now()
+        const retryInMs = backoffMs(++this.crashStreak)
+        this.log.warn({ error, crashesInARow: this.crashStreak, retryInMs }, 'the consumer crashed; restarting it')
+        void this.connectLoop(retryInMs, this.crashStreak)
       } else {
         this.state = 'crashed'
         this.metrics.ready.set(0)
@@ -243,6 +274,7 @@ export class ConsumerService {
     this.activeBatches.add(work)
     try {
       await work
+      this.crashStreak = 0
     } finally {
       this.activeBatches.delete(work)
       this.lastProgressAt = Date.now()
@@ -384,7 +416,17 @@ export class ConsumerService {
         },
         inFlight: () => [...this.activeBatches],
         finalCommit: () => this.finalCommit(),
-        leaveGroup: () => this.consumer.disconnect(),
+        leaveGroup: async () => {
+          // kafkajs's disconnect waits for a pending rejoin, which the coordinator may hold until
+          // every member rejoined or timed out. By now nothing is in flight and the final commit
+          // is done: close the connections so that the rejoin fails at once; kafkajs then sends
+          // its LeaveGroup on a new connection.
+          if (this.rejoining) {
+            this.log.info('the group is rebalancing: giving up the rejoin, then leaving')
+            this.sockets.abort()
+          }
+          await this.consumer.disconnect()
+        },
         closeOthers: async () => this.deadLetter?.disconnect(),
         abandoned: () => this.abandoned,
       })
