@@ -185,6 +185,45 @@ describe('outages and missing topics read well in the log', () => {
     }
   })
 
+  it('broker gone while consuming: one crash line, then one warn line per restart attempt with the real delay, no error-level chatter; consuming again once it is back', { timeout: 120_000 }, async () => {
+    const cluster = MockCluster.start({ brokers: 1, topics: { weather: 2 } })
+    try {
+      await produce(cluster.brokers, 'weather', sequence(10, 2))
+      const svc = startService({ KAFKA_BROKERS: cluster.bootstrapServers, KAFKA_GROUP_ID: 'g-gone', KAFKA_SESSION_TIMEOUT_MS: '6000', KAFKA_HEARTBEAT_INTERVAL_MS: '500' })
+      await svc.waitReady(40_000)
+      assert.ok(await eventually(() => svc.consumed().length === 10, 20_000), svc.tail())
+      const from = svc.logs.length
+      cluster.brokerDown(1)
+      await svc.waitForLog((l) => l.msg === RETRY_LINE && l.attempt === 3, 90_000, 'the third restart attempt')
+      const window = svc.logs.slice(from)
+      const crash = window.filter((l) => l.msg === 'the consumer crashed; restarting it')
+      assert.equal(crash.length, 1, `one crash line\n${svc.tail(30)}`)
+      const lines = window.filter((l) => l.level >= LEVEL.warn)
+      assert.deepEqual(
+        lines.map((l) => (l.msg === RETRY_LINE ? `${l.msg} #${l.attempt}` : l.msg)),
+        ['the consumer crashed; restarting it', `${RETRY_LINE} #1`, `${RETRY_LINE} #2`, `${RETRY_LINE} #3`],
+        'no other warn or error line, kafkajs included',
+      )
+      for (let i = 0; i + 1 < lines.length; i++) {
+        const announced = Number(lines[i]!.retryInMs)
+        const gap = Number(lines[i + 1]!.time) - Number(lines[i]!.time)
+        assert.ok(gap >= announced - 5 && gap <= announced * 1.5 + 1500, `line ${i + 2} came ${gap} ms after, announced ${announced} ms`)
+      }
+      assert.equal((await svc.get('/healthz')).status, 200, 'alive')
+      assert.equal((await svc.get('/readyz')).status, 503, 'not ready')
+      cluster.brokerUp(1)
+      await svc.waitReady(60_000)
+      await produce(cluster.brokers, 'weather', sequence(4, 2, 10))
+      assert.ok(await eventually(() => svc.consumed().length >= 14, 30_000), svc.tail())
+      const exit = await svc.stop('SIGTERM')
+      assert.equal(exit.code, 0, svc.tail())
+      assert.deepEqual(msgs(svc, (l) => l.level >= LEVEL.error), [], 'no error line at all')
+      assertExitLogged(svc, 0)
+    } finally {
+      cluster.close()
+    }
+  })
+
   it('a subscribed topic that does not exist: alive, not ready, one warn line per attempt naming it; ready and consuming once it exists', { timeout: 90_000 }, async () => {
     // The mock cluster auto-creates a topic named in a Metadata request; the service names no
     // missing topic to the broker (it lists the topics first), so the topic stays missing here too.
