@@ -399,7 +399,7 @@ function summary(ends: Map<number, number> | undefined, committed: Map<number, n
   const allIn = ends && committed && [...ends].every(([p, end]) => committed.get(p) === end)
   const fc = tally.finalCommit
   const fcText = fc
-    ? `"${fc.msg}"${fc.offsets ? ' ' + JSON.stringify(fc.offsets) : ''}${fc.pending === 0 ? dim(fc.mode === 'sync' ? ' (sync commits before processing: nothing left)' : ' (every commit sent was acknowledged)') : ''}`
+    ? `"${fc.msg}"${fc.offsets ? ' ' + JSON.stringify(fc.offsets) : ''}${fc.pending === 0 ? dim(fc.mode === 'sync' ? ' (sync: nothing left to flush)' : ' (every commit was acknowledged)') : ''}`
     : 'none logged'
   const done = tally.complete ? `last line "${tally.complete.msg}"` : 'no shutdown line'
   const why = tally.failure ?? tally.stderr.at(-1)
@@ -411,7 +411,7 @@ function summary(ends: Map<number, number> | undefined, committed: Map<number, n
     row('consumed', `${tally.consumed}  ${dim(`("consumed" lines; last ${tally.lastConsumed || '–'})`)}`),
     row(
       'committed',
-      `${committedCount}  ${dim(`(group offsets, read back from the broker: ${perPartition(committed) || 'none'})`)}`,
+      `${committedCount}  ${dim(`(group offsets on the broker: ${perPartition(committed) || 'none'})`)}`,
     ),
     row('', allIn ? green('= end offsets: every produced message was committed') : yellow('≠ end offsets: the group had not caught up')),
     row('at risk/lost', `${tally.metrics.atRisk} / ${tally.metrics.lost}  ${dim('(last scrape of /metrics)')}`),
