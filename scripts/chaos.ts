@@ -16,6 +16,8 @@
  *
  * Exit code 1 when a sync run fails its assertion (a duplicate, or loss above the bound).
  */
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { openBroker, type BrokerKind } from './chaos/cluster.ts'
 import { details, machine, table, writeSection } from './chaos/report.ts'
@@ -52,6 +54,7 @@ async function main(): Promise<void> {
   const durationMs = kind === 'kafka' ? (short ? 25_000 : 50_000) : short ? 16_000 : 40_000
   const rate = 200
   const t0 = Date.now()
+  const logDir = join(tmpdir(), 'amo-chaos', new Date(t0).toISOString().replace(/[:.]/g, '-'))
 
   console.log(`chaos: starting ${kind === 'kafka' ? `Apache Kafka ${process.env.KAFKA_VERSION ?? '(default version)'}, 3 nodes` : 'the mock cluster'} ...`)
   const broker = await openBroker(kind)
@@ -63,7 +66,7 @@ async function main(): Promise<void> {
     )
     for (const run of runs) {
       console.log(`\n== ${run.mode} window=${run.window}${run.handlerMs ? ` handler ${run.handlerMs} ms/msg, SIGKILL while at risk` : ''}`)
-      const r = await runChaos(broker, { ...run, durationMs, rate, ...(short ? { kafkaFaults: { freeze: false, elect: false } } : {}) })
+      const r = await runChaos(broker, { ...run, durationMs, rate, logDir, ...(short ? { kafkaFaults: { freeze: false, elect: false } } : {}) })
       console.log(`   produced=${r.produced} processed=${r.processed} duplicates=${r.duplicates} lost=${r.lost} bound=${r.bound} ${r.verdict}`)
       console.log(`   ${details(r)}`)
       results.push(r)

@@ -5,6 +5,8 @@
  * part: an instance whose liveness fails (kafkajs crashed for good) is replaced, as Kubernetes
  * does after its liveness probe fails.
  */
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { eventually, sleep } from '../../harness/kafka-tools.ts'
 import { startService, sumMetric, type ServiceProcess } from '../../harness/service-process.ts'
@@ -128,6 +130,15 @@ export class Fleet {
     await this.supervisor
     await Promise.all([...this.live.values()].map((i) => i.proc.stop('SIGTERM', 20_000)))
     this.live.clear()
+  }
+
+  /** Write every instance's log lines (JSON, then non-JSON) to `dir`/<name>.log, for a post-mortem. */
+  dumpLogs(dir: string): void {
+    mkdirSync(dir, { recursive: true })
+    for (const [i, inst] of this.all.entries()) {
+      const file = join(dir, `${String(i).padStart(2, '0')}-${inst.name.replaceAll("'", 'r')}.log`)
+      writeFileSync(file, [...inst.proc.logs.map((l) => JSON.stringify(l)), ...inst.proc.raw].join('\n') + '\n')
+    }
   }
 
   /** `joined the consumer group` lines over all instances. */

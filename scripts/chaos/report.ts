@@ -42,7 +42,7 @@ export function table(results: ChaosResult[]): string {
     ...results.map((r) => {
       const handler = r.handlerMs > 0 ? `${r.handlerMs} ms/msg` : 'log'
       const risk = r.kills.map((k) => k.atRisk).join(' + ') || '-'
-      return `| ${r.mode} | ${windowLabel(r)} | ${handler} | ${r.produced} | ${r.processed} | ${r.duplicates} | ${r.lost} | ${r.bound} | ${risk} | ${r.verdict} |`
+      return `| ${r.mode} | ${windowLabel(r)} | ${handler} | ${r.produced} | ${r.processed} | ${r.duplicates} | ${r.lost} | ${r.boundCoordinator ? `${r.bound} (${r.boundKills} + ${r.boundCoordinator})` : r.bound} | ${risk} | ${r.verdict} |`
     }),
   ].join('\n')
 }
@@ -52,7 +52,8 @@ export function details(r: ChaosResult): string {
   const kills = r.kills.map((k) => `${k.name} owned ${k.partitions.length} (${k.partitions.join(',')})`).join('; ')
   return (
     `${r.mode} w=${windowLabel(r)}: ${(r.durationMs / 1000).toFixed(0)} s, ${r.instances} instances, ${r.joins} group joins, ` +
-    `SIGKILLs: ${kills || 'none'}; ids written twice by producer retries: ${r.logDuplicates}; ` +
+    `SIGKILLs: ${kills || 'none'}; bound ${r.bound} = ${r.boundKills} (instance SIGKILLs) + ${r.boundCoordinator} (${r.coordinatorFaults} coordinator faults); lost per partition ${JSON.stringify(r.lostByPartition)} (${r.lostElsewhere} outside the killed instances' partitions); ` +
+    `producer stalls > 2 s: ${r.producerStalls.count} (longest ${(r.producerStalls.longestMs / 1000).toFixed(1)} s); ids written twice by producer retries: ${r.logDuplicates}; ` +
     `processed but never acknowledged to the producer: ${r.unacknowledgedProcessed}${r.drained ? '' : '; NOT DRAINED'}`
   )
 }
@@ -94,7 +95,8 @@ export function writeSection(section: Section): void {
     '',
     'Written by `npm run chaos` (Apache Kafka, 3 KRaft nodes; KAFKA_VERSION selects the version) and',
     '`npm run chaos -- --broker=mock` (librdkafka mock cluster). What the runs do: docs/chaos.md.',
-    'sync is asserted (0 duplicates, lost <= bound); async and auto are reported.',
+    'sync is asserted (0 duplicates, lost <= bound); async and auto are reported. bound = COMMIT_WINDOW x',
+    '(partitions owned by each SIGKILLed instance + all partitions per coordinator fault); "a + b" splits it so.',
     '',
     ...sections.map(sectionMd),
   ].join('\n')

@@ -4,6 +4,7 @@
  * producer stopped, a final drain by the instance that was never faulted, every instance
  * stopped, and the tally (tally.ts).
  */
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { committedOffsets, endOffsets, eventually, sleep } from '../../harness/kafka-tools.ts'
 import type { ChaosBroker, RunCluster } from './cluster.ts'
@@ -34,15 +35,20 @@ export interface ChaosOptions {
   /** Apache Kafka: which of the real-cluster faults to include (default all). */
   kafkaFaults?: KafkaFaultOptions
   log?: (line: string) => void
+  /** Write each instance's log lines under this directory (one folder per run). */
+  logDir?: string
 }
 
 export interface ChaosResult extends Tally {
+  /** Producer partitions whose sends stalled more than 2 s (count, longest in ms). */
+  producerStalls: { count: number; longestMs: number }
   broker: string
   mode: Mode
   window: number
   handlerMs: number
   partitions: number
   kills: Kill[]
+  coordinatorFaults: number
   instances: number
   joins: number
   drained: boolean
@@ -60,6 +66,8 @@ export interface RunContext {
   group: string
   /** Log a fault (kept in the result). */
   note: (s: string) => void
+  /** Count a fault of the group coordinator's node (it widens the loss bound: tally.ts). */
+  coordinatorFault: () => void
   /** Wait until `ms` of the broker's base timeline, scaled to durationMs, have passed since streaming began. */
   until: (ms: number) => Promise<unknown>
 }
@@ -98,6 +106,7 @@ export async function runChaos(broker: ChaosBroker, opts: ChaosOptions): Promise
   const base = cluster.kind === 'kafka' ? KAFKA_TIMELINE_MS : MOCK_TIMELINE_MS
   let stream: Stream | undefined
   let drained = false
+  let coordinatorFaults = 0
   fleet.supervise()
   try {
     const a = fleet.spawn('A')
@@ -106,7 +115,7 @@ export async function runChaos(broker: ChaosBroker, opts: ChaosOptions): Promise
     await stream.start()
     const streamStart = Date.now()
     const until = (ms: number) => sleep(Math.max(0, streamStart + Math.round((ms * opts.durationMs) / base) - Date.now()))
-    const ctx: RunContext = { opts, cluster, fleet, topic, group, note, until }
+    const ctx: RunContext = { opts, cluster, fleet, topic, group, note, until, coordinatorFault: () => void coordinatorFaults++ }
 
     if (cluster.kind === 'kafka') await kafkaTimeline(ctx)
     else await mockTimeline(ctx)
@@ -128,6 +137,11 @@ export async function runChaos(broker: ChaosBroker, opts: ChaosOptions): Promise
     note(drained ? 'drained: committed offsets reached the end offsets' : 'NOT drained within 90 s')
   } finally {
     await fleet.close()
+    if (opts.logDir) {
+      const dir = join(opts.logDir, tag)
+      fleet.dumpLogs(dir)
+      log(`  instance logs: ${dir}`)
+    }
     await stream?.stop().catch(() => undefined)
     await broker.release(cluster, topic).catch((err: unknown) => log(`  cluster not healed after the run: ${(err as Error).message}`))
   }
@@ -136,7 +150,10 @@ export async function runChaos(broker: ChaosBroker, opts: ChaosOptions): Promise
     acked: stream.acked,
     consumed: fleet.all.flatMap((i) => i.proc.consumed()),
     kills: fleet.kills,
+    coordinatorFaults,
+    partitions,
     window: opts.window,
+    partitionOf: (id) => id % partitions,
   })
   const verdict = opts.mode === 'sync' ? (t.duplicates === 0 && t.lost <= t.bound && t.produced > 0 && drained ? 'PASS' : 'FAIL') : 'report'
   return {
@@ -146,7 +163,9 @@ export async function runChaos(broker: ChaosBroker, opts: ChaosOptions): Promise
     handlerMs,
     partitions,
     ...t,
+    producerStalls: stream.stalls(),
     kills: fleet.kills,
+    coordinatorFaults,
     instances: fleet.all.length,
     joins: fleet.joins(),
     drained,

@@ -29,6 +29,7 @@ export class Stream {
   readonly attempted = new Set<number>()
   /** Sends that failed (timeout, no leader, ...): their ids are not counted as produced. */
   failedSends = 0
+  private readonly stallMs: number[] = []
   private stopped = false
   private loops: Array<Promise<void>> = []
   private readonly producer: Producer
@@ -78,11 +79,17 @@ export class Stream {
       const wait = t0 + ticks * TICK_MS - Date.now()
       if (wait > 0) await sleep(wait)
       else if (wait < -2000) {
+        this.stallMs.push(-wait)
         // After a stall: carry on at the rate, without a burst (the skipped ids are never sent).
         ticks = Math.floor((Date.now() - t0) / TICK_MS)
         k = Math.floor(ticks * perTick)
       }
     }
+  }
+
+  /** Partition loops held more than 2 s by a send (a leader down or frozen, acks=all waiting for the in-sync replicas). */
+  stalls(): { count: number; longestMs: number } {
+    return { count: this.stallMs.length, longestMs: Math.max(0, ...this.stallMs) }
   }
 
   async stop(): Promise<void> {

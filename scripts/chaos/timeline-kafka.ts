@@ -4,7 +4,8 @@
  *    2 s  scale 1 -> 3: B and C start
  *    9 s  SIGKILL B (in the loss run: while it holds committed-but-unprocessed messages)
  *   11 s  restart: B2 starts
- *   14 s  SIGKILL the node that is the group's coordinator; restarted at 20 s
+ *   14 s  SIGKILL the node that is the group's coordinator; restarted at 17 s (a restart takes
+ *         15-25 s on a busy 2-core machine: JVM start, log recovery, catching up)
  *   28 s  SIGSTOP the node that coordinates the group now, for FREEZE_MS (12 s), then SIGCONT
  *   ~42 s preferred-leader election on every partition (leaders move back onto the restarted
  *         and the resumed node; the group's coordinator moves with its __consumer_offsets partition)
@@ -53,9 +54,10 @@ export async function kafkaTimeline(ctx: RunContext): Promise<void> {
     const before = await leaders(kafka, both)
     const t = Date.now()
     const node = await killCoordinator(kafka, group)
+    ctx.coordinatorFault()
     const led = [...before].filter(([k, l]) => k.startsWith(`${topic}/`) && l === node.id).length
     note(`SIGKILL broker ${node.id}, the group coordinator (it led ${led} of the topic's partitions)`)
-    await until(20_000)
+    await until(17_000)
     await node.start()
     const after = await leaders(kafka, both)
     note(
@@ -70,6 +72,7 @@ export async function kafkaTimeline(ctx: RunContext): Promise<void> {
     const node = nodeById(kafka, await kafka.coordinatorOf(group))
     const before = await leaders(kafka, both)
     note(`SIGSTOP broker ${node.id}, the group coordinator now, for ${FREEZE_MS / 1000} s${synced ? '' : ' (replicas were not all in sync yet)'}`)
+    ctx.coordinatorFault()
     await freeze(node)
     const after = await leaders(kafka, both).catch(() => before)
     note(`SIGCONT broker ${node.id}: ${movedLeaders(before, after)} leaderships had moved, coordinator now ${await kafka.coordinatorOf(group)}`)

@@ -1,0 +1,41 @@
+/**
+ * The short chaos case on a real three-node Apache Kafka KRaft cluster (KAFKA_VERSION picks the
+ * version; scripts/chaos.ts and docs/chaos.md hold the full suite): service processes in one
+ * group, scale 1 -> 3 -> 1, SIGKILL + restart of an instance, SIGKILL of the node that is the
+ * group coordinator and its restart, SIGTERM, in strict sync mode (COMMIT_WINDOW=1). Never a
+ * duplicate; loss within the bound: COMMIT_WINDOW per partition the killed instance owned, plus
+ * COMMIT_WINDOW per partition for the coordinator's death (a commit written by the dying node
+ * whose answer never came: scripts/chaos/tally.ts). No test-broker workaround.
+ */
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { openBroker } from '../../scripts/chaos/cluster.ts'
+import { runChaos } from '../../scripts/chaos/scenario.ts'
+
+test('chaos (short, 3-node Apache Kafka), sync: coordinator SIGKILL, instance SIGKILL, scale 1 -> 3 -> 1: no duplicate, loss within the bound', { timeout: 300_000 }, async () => {
+  const lines: string[] = []
+  const broker = await openBroker('kafka', { log: () => undefined })
+  try {
+    const r = await runChaos(broker, {
+      mode: 'sync',
+      window: 1,
+      durationMs: 25_000,
+      rate: 150,
+      kafkaFaults: { coordinatorKill: true, freeze: false, elect: false },
+      log: (l: string) => lines.push(l),
+    })
+    const summary = `${broker.description}\n${JSON.stringify({ ...r, faults: undefined })}\n${lines.join('\n')}`
+    assert.ok(r.faults.some((f) => /^SIGKILL broker \d+, the group coordinator/.test(f)), `the coordinator's node was killed\n${summary}`)
+    assert.ok(r.faults.some((f) => /^broker \d+ restarted/.test(f)), `the coordinator's node came back\n${summary}`)
+    assert.equal(r.coordinatorFaults, 1, summary)
+    assert.equal(r.kills.length, 1, summary)
+    assert.ok(r.kills[0]!.partitions.length > 0, `the killed instance owned partitions\n${summary}`)
+    assert.ok(r.produced > 1000, summary)
+    assert.ok(r.drained, `the remaining instance drained the topic\n${summary}`)
+    assert.equal(r.duplicates, 0, `sync mode must never process a message twice\n${summary}`)
+    assert.ok(r.lost <= r.bound, `lost ${r.lost} > bound ${r.bound}\n${summary}`)
+    assert.equal(r.verdict, 'PASS', summary)
+  } finally {
+    await broker.close()
+  }
+})
