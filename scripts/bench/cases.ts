@@ -19,6 +19,8 @@ export interface ServiceCase {
 export type BenchCase = { kind: 'ceiling' } | { kind: 'reference' } | ({ kind: 'service' } & ServiceCase)
 
 export const WINDOWS = [1, 10, 100, 1000]
+/** At least one fetch batch per partition (kafkajs fetches up to 1 MB per partition: ~3 300 of these messages on Apache Kafka, one produced batch of 1 000 on the mock). */
+export const FETCH_BATCH_WINDOW = 5000
 
 const sync = (window: number, extra: Record<string, string> = {}, concurrency = 'all'): BenchCase => ({
   kind: 'service',
@@ -43,7 +45,7 @@ export function casesFor(partitions: number, quick: boolean): BenchCase[] {
     }
     list.push({ kind: 'reference' })
   }
-  for (const w of quick ? [10, 1000] : WINDOWS) list.push(sync(w))
+  for (const w of quick ? [10, 1000, FETCH_BATCH_WINDOW] : [...WINDOWS, FETCH_BATCH_WINDOW]) list.push(sync(w))
   list.push({ kind: 'service', name: 'async', mode: 'async', window: 1, concurrency: 'all', defaults: false, env: { COMMIT_MODE: 'async' } })
   list.push({ kind: 'service', name: 'auto', mode: 'auto', window: 1, concurrency: 'all', defaults: false, env: { COMMIT_MODE: 'auto' } })
   return list

@@ -1,6 +1,8 @@
 /** bench-results/throughput.svg: sync throughput against COMMIT_WINDOW, the ceilings dashed. */
 import type { CaseResult } from './types.ts'
-import { WINDOWS } from './cases.ts'
+import { FETCH_BATCH_WINDOW, WINDOWS as SWEEP } from './cases.ts'
+
+const WINDOWS = [...SWEEP, FETCH_BATCH_WINDOW]
 
 interface Series {
   label: string

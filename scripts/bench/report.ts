@@ -103,7 +103,7 @@ export function sectionMarkdown(s: Section): string {
   return [
     `## ${s.brokerLabel} — Node ${s.node}${s.quick ? ' (quick)' : ''}`,
     '',
-    `${s.machine}; ${s.date}. ${s.partitions} partitions, ${s.messages} JSON messages of ${s.valueBytes} bytes; every case a fresh consumer group reading from the beginning; a case stops after ${s.budgetMs / 1000} s of processing ("(budget)"). Raw round trips: ${rtts}.`,
+    `${s.machine}${s.loadAverage ? ` (1-minute load average ${s.loadAverage[0]}–${s.loadAverage[1]} during the run)` : ''}; ${s.date}. ${s.partitions} partitions, ${s.messages} JSON messages of ${s.valueBytes} bytes; every case a fresh consumer group reading from the beginning; a case stops after ${s.budgetMs / 1000} s of processing ("(budget)"). Raw round trips: ${rtts}.`,
     '',
     table(s.results),
     '',

@@ -79,6 +79,8 @@ export interface Section {
   valueBytes: number
   budgetMs: number
   rtts: Record<string, RttProbe>
+  /** The 1-minute load average seen between cases (min, max): the machine is shared. */
+  loadAverage?: [number, number]
   results: CaseResult[]
   profile?: string
   notes?: string[]
