@@ -141,6 +141,15 @@ export class Fleet {
     }
   }
 
+  /** Commits the instances logged as failed (sync mode): partition and target offset. */
+  failedCommits(): Array<{ partition: number; offset: number }> {
+    return this.all.flatMap((i) =>
+      i.proc.logs
+        .filter((l) => l.msg.startsWith('commit failed') && typeof l.partition === 'number' && l.offset !== undefined)
+        .map((l) => ({ partition: l.partition as number, offset: Number(l.offset) })),
+    )
+  }
+
   /** `joined the consumer group` lines over all instances. */
   joins(): number {
     return this.all.reduce((n, i) => n + i.proc.logs.filter((l) => l.msg === 'joined the consumer group').length, 0)

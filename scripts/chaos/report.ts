@@ -53,6 +53,7 @@ export function details(r: ChaosResult): string {
   return (
     `${r.mode} w=${windowLabel(r)}: ${(r.durationMs / 1000).toFixed(0)} s, ${r.instances} instances, ${r.joins} group joins, ` +
     `SIGKILLs: ${kills || 'none'}; bound ${r.bound} = ${r.boundKills} (instance SIGKILLs) + ${r.boundCoordinator} (${r.coordinatorFaults} coordinator faults); lost per partition ${JSON.stringify(r.lostByPartition)} (${r.lostElsewhere} outside the killed instances' partitions); ` +
+    `offsets never processed: ${r.gaps}, of which covered by a commit the service saw fail: ${r.gapsAfterFailedCommit}; ` +
     `producer stalls > 2 s: ${r.producerStalls.count} (longest ${(r.producerStalls.longestMs / 1000).toFixed(1)} s); ids written twice by producer retries: ${r.logDuplicates}; ` +
     `processed but never acknowledged to the producer: ${r.unacknowledgedProcessed}${r.drained ? '' : '; NOT DRAINED'}`
   )

@@ -154,6 +154,7 @@ export async function runChaos(broker: ChaosBroker, opts: ChaosOptions): Promise
     partitions,
     window: opts.window,
     partitionOf: (id) => id % partitions,
+    failedCommits: fleet.failedCommits(),
   })
   const verdict = opts.mode === 'sync' ? (t.duplicates === 0 && t.lost <= t.bound && t.produced > 0 && drained ? 'PASS' : 'FAIL') : 'report'
   return {

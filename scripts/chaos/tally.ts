@@ -44,6 +44,14 @@ export interface Tally {
   unacknowledgedProcessed: number
   /** Lost ids per partition (partition -> count). */
   lostByPartition: Record<number, number>
+  /**
+   * Offsets never processed (gaps below the highest processed offset of their partition) that a
+   * commit the service saw FAIL had covered: the service said they would be fetched again, and
+   * the group moved past them, so that commit had been written after all.
+   */
+  gapsAfterFailedCommit: number
+  /** Offsets never processed below the highest processed offset of their partition. */
+  gaps: number
   /** Lost ids on partitions no killed instance owned (coordinator faults: commits written whose answer never came). */
   lostElsewhere: number
 }
@@ -63,6 +71,8 @@ export function tally(opts: {
   window: number
   /** The partition an id was sent to. */
   partitionOf: (id: number) => number
+  /** Commits the service logged as failed: partition and target offset (the next offset to read). */
+  failedCommits?: Iterable<{ partition: number; offset: number }>
 }): Tally {
   const deliveries = new Map<string, number>() // record -> times handed to the handler
   const offsetsOfId = new Map<number, Set<string>>()
@@ -84,6 +94,27 @@ export function tally(opts: {
     lost++
     const p = opts.partitionOf(id)
     lostByPartition[p] = (lostByPartition[p] ?? 0) + 1
+  }
+  // Gaps: offsets below a partition's highest processed offset that were never processed.
+  const processedOffsets = new Map<number, Set<number>>()
+  for (const record of deliveries.keys()) {
+    const [p, o] = record.split('|').map(Number) as [number, number]
+    let set = processedOffsets.get(p)
+    if (!set) processedOffsets.set(p, (set = new Set()))
+    set.add(o)
+  }
+  const failedTargets = new Map<number, number[]>()
+  for (const f of opts.failedCommits ?? []) failedTargets.set(f.partition, [...(failedTargets.get(f.partition) ?? []), f.offset])
+  let gaps = 0
+  let gapsAfterFailedCommit = 0
+  for (const [p, set] of processedOffsets) {
+    const max = Math.max(...set)
+    const targets = failedTargets.get(p) ?? []
+    for (let o = Math.min(...set); o < max; o++) {
+      if (set.has(o)) continue
+      gaps++
+      if (targets.some((t) => o < t && o >= t - opts.window)) gapsAfterFailedCommit++
+    }
   }
   const boundKills = opts.kills.reduce((n, k) => n + opts.window * k.partitions.length, 0)
   const boundCoordinator = opts.window * opts.partitions * opts.coordinatorFaults
@@ -107,5 +138,7 @@ export function tally(opts: {
     unacknowledgedProcessed,
     lostByPartition,
     lostElsewhere,
+    gaps,
+    gapsAfterFailedCommit,
   }
 }
