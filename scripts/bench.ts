@@ -149,8 +149,10 @@ async function runSection(kind: 'mock' | 'kafka', o: Options): Promise<Section> 
       const ceiling = Math.max(first.msgPerSec, again.msgPerSec)
       const partial: Section = { rtts, partitions: PARTITIONS } as Section
       const bound = windowOneBound(partial, rttMs)
+      const ceilingCpu = group.find((r) => r.kind === 'ceiling')!.cpuUsPerMsg
       for (const r of group) {
         r.ratio = Math.round((r.msgPerSec / ceiling) * 100) / 100
+        if (ceilingCpu && r.cpuUsPerMsg) r.cpuRatio = Math.round((ceilingCpu / r.cpuUsPerMsg) * 100) / 100
         if (bound && (r.kind === 'reference' || (r.mode === 'sync' && r.window === 1))) r.boundRatio = Math.round((r.msgPerSec / bound) * 100) / 100
       }
       results.push(...group)

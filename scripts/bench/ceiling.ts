@@ -3,7 +3,8 @@ import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { ROOT } from '../../harness/service-process.ts'
 import type { CeilingOptions } from './ceiling-child.ts'
-import { peakRssMb } from './stats.ts'
+import { peakRssMb, schedstat } from './stats.ts'
+import { perMessage } from './service-run.ts'
 import type { CaseResult, Counters } from './types.ts'
 
 const CHILD = fileURLToPath(new URL('./ceiling-child.ts', import.meta.url))
@@ -16,6 +17,8 @@ export async function runCeiling(o: CeilingOptions & { rttMs: number; cpuProf?: 
   const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] })
   const events: Array<Record<string, number | string>> = []
   let readyAt = 0
+  let cpu0: ReturnType<typeof schedstat> = null
+  let cpu1: ReturnType<typeof schedstat> = null
   let buf = ''
   let wake: () => void = () => undefined
   child.stdout.on('data', (c: Buffer) => {
@@ -26,7 +29,11 @@ export async function runCeiling(o: CeilingOptions & { rttMs: number; cpuProf?: 
       buf = buf.slice(nl + 1)
       try {
         const e = JSON.parse(line) as Record<string, number | string>
-        if (e.event === 'joined') readyAt = Date.now()
+        if (e.event === 'joined') {
+          readyAt = Date.now()
+          cpu0 = schedstat(child.pid)
+        }
+        if (e.event === 'done') cpu1 = schedstat(child.pid)
         events.push(e)
       } catch {
         // not an event
@@ -68,6 +75,8 @@ export async function runCeiling(o: CeilingOptions & { rttMs: number; cpuProf?: 
       msgPerSec: Math.round(Math.max(done.count! - 1, 1) / seconds),
       ratio: null,
       boundRatio: null,
+      ...perMessage(cpu0, cpu1, done.count!),
+      cpuRatio: null,
       commitP50Ms: null,
       commitP99Ms: null,
       commitsPerSec: o.commitEach ? Math.round(done.count! / seconds) : null,

@@ -11,8 +11,8 @@ export function windowOneBound(s: Section, rttMs: number): number | null {
 
 export function table(results: CaseResult[]): string {
   const head =
-    '| case | RTT added | messages | msg/s | × ceiling | × partitions÷commit RTT | commit p50 ms | commit p99 ms | partition commits/s | peak RSS MB | start→ready ms | group join ms (broker) | ready − join ms | SIGTERM→exit ms |'
-  const sep = '|' + '---|'.repeat(14)
+    '| case | RTT added | messages | msg/s | × ceiling | × partitions÷commit RTT | CPU µs/msg | × ceiling by CPU | run-queue wait µs/msg | commit p50 ms | commit p99 ms | partition commits/s | peak RSS MB | start→ready ms | group join ms (broker) | ready − join ms | SIGTERM→exit ms |'
+  const sep = '|' + '---|'.repeat(17)
   const rows = results.map((r) =>
     [
       r.defaults ? `**${r.name}**` : r.name,
@@ -21,6 +21,9 @@ export function table(results: CaseResult[]): string {
       r.defaults ? `**${r.msgPerSec}**` : String(r.msgPerSec),
       fmt(r.ratio, 2),
       fmt(r.boundRatio, 2),
+      fmt(r.cpuUsPerMsg, 2),
+      fmt(r.cpuRatio, 2),
+      fmt(r.runqUsPerMsg, 2),
       fmt(r.commitP50Ms, 2),
       fmt(r.commitP99Ms, 2),
       fmt(r.commitsPerSec),

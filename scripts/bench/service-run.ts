@@ -5,7 +5,7 @@
  */
 import { fileURLToPath } from 'node:url'
 import { startService } from '../../harness/service-process.ts'
-import { histogramQuantile, peakRssMb, sleep, sumMetric } from './stats.ts'
+import { histogramQuantile, peakRssMb, schedstat, sleep, sumMetric } from './stats.ts'
 import type { CaseResult, Counters } from './types.ts'
 import type { ServiceCase } from './cases.ts'
 
@@ -25,6 +25,13 @@ export interface RunOptions {
   cpuProf?: string
   /** Load scripts/bench/counters.mjs into the service (fetch rounds, commit waits). */
   diagnose?: boolean
+}
+
+/** Main-thread CPU and run-queue wait per message between two schedstat samples. */
+export function perMessage(a: ReturnType<typeof schedstat>, b: ReturnType<typeof schedstat>, messages: number): { cpuUsPerMsg: number | null; runqUsPerMsg: number | null } {
+  if (!a || !b || messages <= 0) return { cpuUsPerMsg: null, runqUsPerMsg: null }
+  const r = (ns: number) => Math.round((ns / 1000 / messages) * 100) / 100
+  return { cpuUsPerMsg: r(b.runNs - a.runNs), runqUsPerMsg: r(b.waitNs - a.waitNs) }
 }
 
 export async function runService(c: ServiceCase, o: RunOptions): Promise<CaseResult> {
@@ -52,6 +59,7 @@ export async function runService(c: ServiceCase, o: RunOptions): Promise<CaseRes
       await sleep(10)
     }
     if (!readyAt) throw new Error(`${c.name}: not ready\n${svc.tail()}`)
+    const cpu0 = schedstat(svc.child.pid)
     const joined = svc.logs.find((l) => l.msg === 'Consumer has joined the group')
     const joinMs = typeof joined?.duration === 'number' ? joined.duration : null
 
@@ -69,6 +77,7 @@ export async function runService(c: ServiceCase, o: RunOptions): Promise<CaseRes
       await sleep(POLL_MS)
     }
     const complete = n >= o.expected
+    const cpu1 = schedstat(svc.child.pid)
     await sleep(complete ? 100 : 0) // let a trailing commit land
     const text = (await svc.get('/metrics')).body
     const processed = sumMetric(text, 'consumer_messages_processed_total')
@@ -92,6 +101,8 @@ export async function runService(c: ServiceCase, o: RunOptions): Promise<CaseRes
       msgPerSec: Math.round((timing.n - 1) / seconds),
       ratio: null,
       boundRatio: null,
+      ...perMessage(cpu0, cpu1, n),
+      cpuRatio: null,
       commitP50Ms: c.mode === 'auto' ? null : histogramQuantile(text, 0.5),
       commitP99Ms: c.mode === 'auto' ? null : histogramQuantile(text, 0.99),
       commitsPerSec: c.mode === 'auto' ? null : Math.round(commits / seconds),

@@ -50,3 +50,18 @@ export function percentile(values: number[], p: number): number {
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
+
+/**
+ * The main thread's scheduler counters (/proc/<pid>/schedstat): nanoseconds on a CPU and
+ * nanoseconds runnable but waiting for one. On a shared machine the second shows how much of a
+ * case's wall-clock time was the load of others; the first does not depend on it much.
+ */
+export function schedstat(pid: number | undefined): { runNs: number; waitNs: number } | null {
+  if (!pid) return null
+  try {
+    const [run, wait] = readFileSync(`/proc/${pid}/schedstat`, 'utf8').trim().split(/\s+/).map(Number)
+    return run === undefined || wait === undefined ? null : { runNs: run, waitNs: wait }
+  } catch {
+    return null
+  }
+}

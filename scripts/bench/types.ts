@@ -22,6 +22,12 @@ export interface CaseResult {
   ratio: number | null
   /** Window-1 rows: msg/s ÷ (partitions ÷ measured raw commit round trip). */
   boundRatio: number | null
+  /** Main-thread CPU time per message from ready to the last message, µs (/proc schedstat). */
+  cpuUsPerMsg: number | null
+  /** Main-thread time runnable but waiting for a CPU per message, µs: the shared machine's load. */
+  runqUsPerMsg: number | null
+  /** The ceiling's CPU per message ÷ this case's: the ratio it would reach bound by its own CPU. */
+  cpuRatio: number | null
   commitP50Ms: number | null
   commitP99Ms: number | null
   commitsPerSec: number | null
