@@ -13,14 +13,15 @@ const ELECT_LEADERS = fileURLToPath(new URL('./ElectLeaders.java', import.meta.u
 export const OFFSETS_TOPIC = '__consumer_offsets'
 
 /**
- * How long a node stays frozen: longer than the brokers' session with the controller
- * (broker.session.timeout.ms, 9 s by default), so the controller fences it and moves its
- * leaderships and coordinators while it cannot notice, and longer than the consumers' session
- * timeout (6 s), so a frozen coordinator comes back to members whose sessions it would expire;
- * shorter than kafkajs' request timeout (30 s), so requests parked on the frozen node are
- * answered by it, stale, after the resume — the zombie case.
+ * How long a node stays frozen: long enough that the cluster fences it and moves its
+ * leaderships and coordinators while it cannot notice — the brokers' session with the active
+ * controller is broker.session.timeout.ms (9 s by default), and when the frozen node is itself
+ * the active KRaft controller the other voters first need about 3 s to elect a new one (a 12 s
+ * freeze left every leadership in place once in four runs) — and longer than the consumers'
+ * session timeout (6 s); shorter than kafkajs' request timeout (30 s), so requests parked on the
+ * frozen node are answered by it, stale, after the resume: the zombie case.
  */
-export const FREEZE_MS = 12_000
+export const FREEZE_MS = 15_000
 
 interface PartitionInfo {
   topic: string

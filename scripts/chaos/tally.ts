@@ -9,12 +9,13 @@
  *   bound       COMMIT_WINDOW x (partitions each SIGKILLed instance owned, summed over the kills
  *               + all partitions x coordinator faults)
  *
- * Why coordinator faults count: when the group coordinator's node dies (or freezes) with a
- * commit in flight, the service sees the commit fail and does not process the messages it
- * covered — but the commit may have been written and replicated before the node went, and the
- * group then resumes past those messages. At most one commit per partition is in flight, covering
- * at most COMMIT_WINDOW messages, so such a fault can lose at most COMMIT_WINDOW per partition.
- * Seen on Apache Kafka (docs/chaos.md); never a duplicate.
+ * Why coordinator faults count: when the group's coordinator dies, freezes or moves (a leader
+ * election) with a commit in flight, the service sees the commit fail (connection lost,
+ * NOT_COORDINATOR) and does not process the messages it covered — but the commit may have been
+ * written and replicated all the same, and the group then resumes past those messages. At most
+ * one commit per partition is in flight, covering at most COMMIT_WINDOW messages, so such a fault
+ * can lose at most COMMIT_WINDOW per partition. Seen on Apache Kafka (docs/chaos.md); never a
+ * duplicate.
  *
  * Duplicates are counted per record, not per id: a producer retry after a timeout can write the
  * same id at two offsets (two records, each processed once is no duplicate of the consumer's);

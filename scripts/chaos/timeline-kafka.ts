@@ -6,7 +6,7 @@
  *   11 s  restart: B2 starts
  *   14 s  SIGKILL the node that is the group's coordinator; restarted at 17 s (a restart takes
  *         15-25 s on a busy 2-core machine: JVM start, log recovery, catching up)
- *   28 s  SIGSTOP the node that coordinates the group now, for FREEZE_MS (12 s), then SIGCONT
+ *   28 s  SIGSTOP the node that coordinates the group now, for FREEZE_MS (15 s), then SIGCONT
  *   ~42 s preferred-leader election on every partition (leaders move back onto the restarted
  *         and the resumed node; the group's coordinator moves with its __consumer_offsets partition)
  *   46 s  SIGTERM C; 49 s SIGTERM B2 (scale 3 -> 1)
@@ -81,15 +81,19 @@ export async function kafkaTimeline(ctx: RunContext): Promise<void> {
   if (f.elect) {
     const synced = await waitFullIsr(kafka, both, 30_000)
     const before = await leaders(kafka, both)
+    const coordinatorBefore = await kafka.coordinatorOf(group)
     const e = await electPreferredLeaders(kafka)
     const after = await leaders(kafka, both)
+    const coordinatorAfter = await kafka.coordinatorOf(group)
+    // A coordinator moved gracefully still answers the commits it was writing NOT_COORDINATOR.
+    if (coordinatorAfter !== coordinatorBefore) ctx.coordinatorFault()
     const onTopic = movedLeaders(
       new Map([...before].filter(([k]) => k.startsWith(`${topic}/`))),
       new Map([...after].filter(([k]) => k.startsWith(`${topic}/`))),
     )
     note(
       `preferred-leader election${synced ? '' : ' (replicas not all in sync)'}: ${e.moved} partitions elected, ${onTopic} of the topic's leaders moved ` +
-        `(now ${await topicLeaders()}), coordinator now ${await kafka.coordinatorOf(group)}${e.failed ? `, ${e.failed} failed` : ''}`,
+        `(now ${await topicLeaders()}), coordinator ${coordinatorBefore} -> ${coordinatorAfter}${e.failed ? `, ${e.failed} failed` : ''}`,
     )
   }
 
