@@ -48,7 +48,7 @@ describe(`Apache Kafka ${process.env.KAFKA_VERSION ?? '(default)'}: SASL/SCRAM-S
   }
 
   /** Alive, never ready for `ms`, and a log line matching `cause`; then SIGTERM exits 0. */
-  async function refused(svc: ServiceProcess, cause: RegExp, ms = 8000): Promise<void> {
+  async function refused(svc: ServiceProcess, cause: RegExp, ms = 5000): Promise<void> {
     try {
       await svc.waitForLog((l) => cause.test(JSON.stringify(l)), 30_000, `a line matching ${cause}`)
       const deadline = Date.now() + ms
