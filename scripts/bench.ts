@@ -78,6 +78,14 @@ function machine(): string {
   return `${cpus().length} × ${cpu}, ${Math.round(totalmem() / 2 ** 30)} GiB, shared`
 }
 
+/** msg/s with the main thread's run-queue wait (measured from ready to the end) taken out. */
+function withoutRunQueueWait(r: CaseResult): number | null {
+  if (r.runqUsPerMsg === null || r.msgPerSec <= 0) return null
+  const seconds = (r.messages - 1) / r.msgPerSec
+  const waited = (r.runqUsPerMsg * r.messages) / 1e6
+  return seconds - waited > 0.1 * seconds ? Math.round((r.messages - 1) / (seconds - waited)) : null
+}
+
 function caseName(c: BenchCase): string {
   return c.kind === 'service' ? c.name : c.kind === 'ceiling' ? 'ceiling' : 'kafkajs, awaited commit per message'
 }
@@ -149,8 +157,12 @@ async function runSection(kind: 'mock' | 'kafka', o: Options): Promise<Section> 
       const ceiling = Math.max(first.msgPerSec, again.msgPerSec)
       const partial: Section = { rtts, partitions: PARTITIONS } as Section
       const bound = windowOneBound(partial, rttMs)
+      for (const r of group) r.msgPerSecNoWait = withoutRunQueueWait(r)
       const ceilingCpu = group.find((r) => r.kind === 'ceiling')!.cpuUsPerMsg
+      const ceilingNoWait = group.find((r) => r.kind === 'ceiling')!.msgPerSecNoWait
       for (const r of group) {
+        if (ceilingNoWait && r.msgPerSecNoWait) r.ratioNoWait = Math.round((r.msgPerSecNoWait / ceilingNoWait) * 100) / 100
+        if (bound && r.msgPerSecNoWait && (r.kind === 'reference' || (r.mode === 'sync' && r.window === 1))) r.boundRatioNoWait = Math.round((r.msgPerSecNoWait / bound) * 100) / 100
         r.ratio = Math.round((r.msgPerSec / ceiling) * 100) / 100
         if (ceilingCpu && r.cpuUsPerMsg) r.cpuRatio = Math.round((ceilingCpu / r.cpuUsPerMsg) * 100) / 100
         if (bound && (r.kind === 'reference' || (r.mode === 'sync' && r.window === 1))) r.boundRatio = Math.round((r.msgPerSec / bound) * 100) / 100

@@ -28,6 +28,13 @@ export interface CaseResult {
   runqUsPerMsg: number | null
   /** The ceiling's CPU per message ÷ this case's: the ratio it would reach bound by its own CPU. */
   cpuRatio: number | null
+  /**
+   * Estimate: msg/s with the main thread's run-queue wait taken out of the elapsed time (what
+   * the case would do if other processes did not hold the CPUs; the broker's own waits stay in).
+   */
+  msgPerSecNoWait: number | null
+  ratioNoWait: number | null
+  boundRatioNoWait: number | null
   commitP50Ms: number | null
   commitP99Ms: number | null
   commitsPerSec: number | null
