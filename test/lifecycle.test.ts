@@ -24,7 +24,7 @@ describe('process lifecycle', () => {
       assert.equal(early.status, 503, 'not ready before the join')
       assert.equal((await svc.get('/healthz')).status, 200, 'alive while joining')
       await svc.waitReady()
-      assert.ok(svc.logs.some((l) => l.msg === 'joined the consumer group'))
+      assert.ok(svc.logs.some((l) => l.msg === 'joined the consumer group'), 'joined')
       assert.equal((await svc.get('/healthz')).status, 200)
       assert.equal((await svc.get('/nope')).status, 404)
       const metrics = await svc.get('/metrics')
@@ -58,11 +58,11 @@ describe('process lifecycle', () => {
     assert.equal((await svc.get('/healthz')).status, 200, 'still alive while draining')
     const exit = await svc.exited
     assert.equal(exit.code, 0, svc.tail())
-    assert.ok(Date.now() - t0 < 8000)
+    assert.ok(Date.now() - t0 < 8000, 'within SHUTDOWN_TIMEOUT_MS')
     const consumed = svc.consumed()
     assert.equal(consumed.length, 1, 'the message in flight was finished, no new one started')
-    assert.ok(svc.logs.some((l) => /^final commit/.test(l.msg)))
-    assert.ok(svc.logs.some((l) => l.msg === 'left the consumer group'))
+    assert.ok(svc.logs.some((l) => /^final commit/.test(l.msg)), 'final commit logged')
+    assert.ok(svc.logs.some((l) => l.msg === 'left the consumer group'), 'left the group')
     assert.equal(svc.logs.at(-1)!.msg, 'shutdown complete: exit 0', 'the last line names the exit code')
     // Exactly what was committed before processing: offset 0 -> committed 1.
     assert.equal((await committedOffsets(cluster.brokers, 'g-life', 'life')).get(0), Number(consumed[0]!.offset) + 1)
@@ -93,7 +93,7 @@ describe('process lifecycle', () => {
       HANDLER: 'test/fixtures/core-hang.mjs', SHUTDOWN_TIMEOUT_MS: '20000', HANDLER_TIMEOUT_MS: '0',
     })
     await svc.waitReady()
-    assert.ok(await eventually(async () => (await svc.metric('consumer_messages_at_risk')) === 1, 10_000))
+    assert.ok(await eventually(async () => (await svc.metric('consumer_messages_at_risk')) === 1, 10_000), 'a message at risk')
     svc.signal('SIGTERM')
     await svc.waitForLog((l) => l.msg === 'shutdown began', 5000, 'shutdown began')
     await sleep(200)

@@ -4,12 +4,15 @@ import { describe, it } from 'node:test'
 import { Writable } from 'node:stream'
 import { pino } from 'pino'
 import { Registry } from 'prom-client'
-import type { KafkaMessage } from 'kafkajs'
+import { logLevel, type KafkaMessage } from 'kafkajs'
 import { createDecoder } from '../src/message/decode.ts'
 import { loadHandler, logHandler, type Handler } from '../src/message/handler.ts'
 import { processMessage, type ProcessDeps } from '../src/message/process.ts'
 import { createMetrics, PartitionMetrics } from '../src/metrics.ts'
 import { DecodeError, ErrorCode, HandlerLoadError } from '../src/errors.ts'
+import { backoffMs, connectWithRetry } from '../src/consumer/connect-loop.ts'
+import { kafkajsLevel } from '../src/consumer/kafka-client.ts'
+import { abandonJoin, shutdownSequence, type ShutdownParts } from '../src/consumer/shutdown.ts'
 import { redactConfig, toServiceConfig } from '../src/config/load.ts'
 import { sumMetric } from '../harness/service-process.ts'
 
@@ -175,5 +178,96 @@ describe('config', () => {
     assert.deepEqual(cfg.brokers, ['a:1', 'b:2'])
     assert.deepEqual(cfg.topics, ['x', 'y'])
     assert.ok(!JSON.stringify(redactConfig(cfg)).includes('s3cret'))
+  })
+})
+
+describe('shutdown and start-up pieces', () => {
+  const silent = () => memoryLog().log
+
+  it('kafkajs connection-retry chatter goes to debug, retried protocol errors to warn, the rest keeps its level', () => {
+    assert.equal(kafkajsLevel('Connection', logLevel.ERROR, 'Connection error: connect ECONNREFUSED 127.0.0.1:9092'), logLevel.DEBUG)
+    assert.equal(kafkajsLevel('Connection', logLevel.ERROR, 'Connection timeout'), logLevel.DEBUG)
+    assert.equal(kafkajsLevel('BrokerPool', logLevel.ERROR, 'Failed to connect to seed broker, trying another broker from the list: x'), logLevel.DEBUG)
+    assert.equal(kafkajsLevel('Consumer', logLevel.ERROR, 'Crash: KafkaJSNumberOfRetriesExceeded: x'), logLevel.DEBUG)
+    assert.equal(kafkajsLevel('Consumer', logLevel.ERROR, 'Restarting the consumer in 300ms'), logLevel.DEBUG)
+    assert.equal(kafkajsLevel('Connection', logLevel.ERROR, 'Response OffsetCommit(key: 8, version: 5)'), logLevel.WARN)
+    assert.equal(kafkajsLevel('BrokerPool', logLevel.ERROR, 'SASL SCRAM SHA512 authentication failed'), logLevel.ERROR)
+    assert.equal(kafkajsLevel('Runner', logLevel.ERROR, 'Error when calling eachBatch'), logLevel.ERROR)
+    assert.equal(kafkajsLevel('Connection', logLevel.INFO, 'anything'), logLevel.INFO)
+  })
+
+  const parts = (over: Partial<ShutdownParts> = {}): ShutdownParts => ({
+    timeoutMs: 200,
+    log: silent(),
+    deadline: new AbortController(),
+    stopFetching: () => {},
+    inFlight: () => [],
+    finalCommit: async () => true,
+    leaveGroup: async () => {},
+    closeOthers: async () => {},
+    abandoned: () => 0,
+    ...over,
+  })
+
+  it('shutdown is clean when nothing committed was left, even if leaving the group outlives the deadline', async () => {
+    const r = await shutdownSequence(parts({ leaveGroup: () => new Promise<void>(() => {}) }))
+    assert.equal(r.clean, true)
+    assert.equal(r.abandoned, 0)
+  })
+
+  it('shutdown is not clean when a committed message was abandoned, a batch never settled, or the final commit failed', async () => {
+    const abandoned = await shutdownSequence(parts({ abandoned: () => 2 }))
+    assert.equal(abandoned.clean, false)
+    assert.equal((abandoned.error as { code?: string }).code, ErrorCode.SHUTDOWN_TIMEOUT)
+    const stuck = await shutdownSequence(parts({ inFlight: () => [new Promise(() => {})] }))
+    assert.equal(stuck.clean, false)
+    assert.equal((stuck.error as { code?: string }).code, ErrorCode.SHUTDOWN_TIMEOUT)
+    const commit = await shutdownSequence(parts({ finalCommit: async () => false }))
+    assert.equal(commit.clean, false)
+    assert.equal((commit.error as { code?: string }).code, ErrorCode.FINAL_COMMIT_FAILED)
+  })
+
+  it('a pending join is given up: connections closed first, a disconnect that hangs is not waited for, clean', async () => {
+    const { log, lines } = memoryLog()
+    let aborts = 0
+    const r = await abandonJoin({ log, state: 'joining', abortConnections: () => aborts++, disconnect: () => new Promise<void>(() => {}) })
+    assert.equal(r.clean, true)
+    assert.equal(aborts, 2, 'closed before the disconnect, and again after it did not finish')
+    assert.ok(lines.some((l) => /giving up the join/.test(String(l.msg))), 'the log says so')
+    assert.deepEqual(lines.filter((l) => /^(final commit|left the consumer group)/.test(String(l.msg))), [], 'no final commit, no leave')
+  })
+
+  it('the connect loop: one warn line per failed attempt with its back-off, continued from earlier crashes; stops when aborted', async () => {
+    const { log, lines } = memoryLog()
+    let calls = 0
+    const ok = await connectWithRetry({
+      log,
+      signal: new AbortController().signal,
+      backoffFrom: 1,
+      cleanup: async () => {},
+      attempt: async () => {
+        if (++calls < 3) throw new Error(`refused ${calls}`)
+      },
+    })
+    assert.equal(ok, true)
+    const warns = lines.filter((l) => l.msg === 'cannot start the consumer; retrying')
+    assert.deepEqual(warns.map((l) => l.attempt), [1, 2])
+    assert.deepEqual(warns.map((l) => l.error), ['Error: refused 1', 'Error: refused 2'])
+    // backoffFrom 1: the delays of attempts 2 and 3 (1 s and 2 s, jittered +-20%).
+    assert.ok(Number(warns[0]!.retryInMs) >= 800 && Number(warns[0]!.retryInMs) <= 1200, String(warns[0]!.retryInMs))
+    assert.ok(Number(warns[1]!.retryInMs) >= 1600 && Number(warns[1]!.retryInMs) <= 2400, String(warns[1]!.retryInMs))
+
+    const stop = new AbortController()
+    const aborted = connectWithRetry({ log, signal: stop.signal, cleanup: async () => {}, attempt: async () => { throw new Error('down') } })
+    stop.abort()
+    assert.equal(await aborted, false)
+  })
+
+  it('backoffMs doubles from 0.5 s to at most 30 s, jittered +-20%', () => {
+    assert.equal(backoffMs(1, 0.5), 500)
+    assert.equal(backoffMs(2, 0.5), 1000)
+    assert.equal(backoffMs(20, 0.5), 30_000)
+    assert.equal(backoffMs(1, 0), 400)
+    assert.equal(backoffMs(1, 1), 600)
   })
 })
