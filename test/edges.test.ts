@@ -60,6 +60,35 @@ describe('SIGTERM while the group join is pending: exit 0 at once', () => {
     assertExitLogged(svc, 0)
   })
 
+  it('a rejoin held by the coordinator (a member frozen during a rebalance): final commit, rejoin given up, group left, exit 0', { timeout: 120_000 }, async () => {
+    const rj = MockCluster.start({ brokers: 1, topics: { rejoin: 4 } })
+    const env = { KAFKA_BROKERS: rj.bootstrapServers, KAFKA_TOPICS: 'rejoin', KAFKA_GROUP_ID: 'g-rejoin', SHUTDOWN_TIMEOUT_MS: '8000', KAFKA_SESSION_TIMEOUT_MS: '30000', KAFKA_HEARTBEAT_INTERVAL_MS: '1000' }
+    const a = startService(env)
+    const b = startService(env)
+    let c: ServiceProcess | undefined
+    try {
+      await a.waitReady(40_000)
+      await b.waitReady(60_000)
+      // B frozen: the coordinator waits for its rejoin (30 s session) when C arrives.
+      b.signal('SIGSTOP')
+      c = startService(env)
+      await a.waitForLog((l) => l.msg === 'the group is rebalancing', 30_000, 'the rebalance on A')
+      await sleep(1500)
+      const exit = await a.stop('SIGTERM', 30_000)
+      assert.equal(exit.code, 0, a.tail())
+      assert.ok(exit.ms < 8000, `gave up the rejoin instead of waiting for it (${exit.ms} ms; SHUTDOWN_TIMEOUT_MS=8000)`)
+      const after = a.logs.slice(a.logs.findIndex((l) => l.msg === 'shutdown began')).map((l) => l.msg)
+      for (const step of ['final commit: nothing pending', 'the group is rebalancing: giving up the rejoin, then leaving', 'left the consumer group']) {
+        assert.ok(after.includes(step), `${step}\n${a.tail()}`)
+      }
+      assertExitLogged(a, 0)
+    } finally {
+      b.signal('SIGKILL')
+      c?.signal('SIGKILL')
+      rj.close()
+    }
+  })
+
   it("during the coordinator's first-join wait of a new group", { timeout: 60_000 }, async () => {
     const svc = startService({ KAFKA_BROKERS: cluster.bootstrapServers, KAFKA_TOPICS: 'firstjoin', KAFKA_GROUP_ID: 'g-firstjoin' })
     await svc.waitForLog((l) => l.component === 'kafkajs' && l.msg === 'Starting', 20_000, 'the join under way')
