@@ -50,9 +50,16 @@ export async function describePartitions(kafka: ApacheKafka, topics: string[]): 
   })
 }
 
-/** `topic/partition` -> leader node id. */
+/** `topic/partition` -> leader node id (three attempts: right after a resume a read can fail). */
 export async function leaders(kafka: ApacheKafka, topics: string[]): Promise<Map<string, number>> {
-  return new Map((await describePartitions(kafka, topics)).map((p) => [`${p.topic}/${p.partition}`, p.leader]))
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return new Map((await describePartitions(kafka, topics)).map((p) => [`${p.topic}/${p.partition}`, p.leader]))
+    } catch (err) {
+      if (attempt >= 3) throw err
+      await sleep(1000)
+    }
+  }
 }
 
 /** How many partitions changed leader between two `leaders()` maps. */

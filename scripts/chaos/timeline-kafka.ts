@@ -74,8 +74,9 @@ export async function kafkaTimeline(ctx: RunContext): Promise<void> {
     note(`SIGSTOP broker ${node.id}, the group coordinator now, for ${FREEZE_MS / 1000} s${synced ? '' : ' (replicas were not all in sync yet)'}`)
     ctx.coordinatorFault()
     await freeze(node)
-    const after = await leaders(kafka, both).catch(() => before)
-    note(`SIGCONT broker ${node.id}: ${movedLeaders(before, after)} leaderships had moved, coordinator now ${await kafka.coordinatorOf(group)}`)
+    const after = await leaders(kafka, both).catch(() => undefined)
+    const moved = after ? `${movedLeaders(before, after)} leaderships had moved` : 'leaders unknown (metadata read failed)'
+    note(`SIGCONT broker ${node.id}: ${moved}, coordinator now ${await kafka.coordinatorOf(group)}`)
   }
 
   if (f.elect) {
