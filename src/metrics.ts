@@ -112,7 +112,7 @@ export function createMetrics(registry: Registry, opts: MetricsOptions = {}) {
 
   const crashes = new Counter({
     name: 'consumer_crashes_total',
-    help: 'Consumer crashes reported by kafkajs, by whether it restarts itself (restart="false": crashed for good)',
+    help: 'Consumer crashes, by whether the service restarts the consumer (restart="true": a retriable error such as a lost broker; restart="false": crashed for good, liveness fails)',
     labelNames: ['restart'] as const,
     registers,
   })
