@@ -25,6 +25,7 @@
  *   npm run bench -- --only=<a|b>       only the cases whose name contains a or b (and the ceiling);
  *                                       leaves bench-results/ alone
  *   npm run bench -- --replot           redraw throughput.svg and bench.md from bench.json
+ *   npm run bench -- --node-options=<f> NODE_OPTIONS for the service (an experiment: nothing written)
  */
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs'
 import { cpus, loadavg, totalmem } from 'node:os'
@@ -53,6 +54,8 @@ interface Options {
   diagnose: boolean
   profile: boolean
   out: string | undefined
+  /** --node-options=<flags>: NODE_OPTIONS for the service children (e.g. a V8 heap flag to try). */
+  nodeOptions: string | undefined
 }
 
 function parseArgs(args: string[]): Options {
@@ -67,6 +70,7 @@ function parseArgs(args: string[]): Options {
     diagnose: args.includes('--diagnose'),
     profile: args.includes('--profile'),
     out: value('out') ?? (quick ? undefined : join(ROOT, 'bench-results')),
+    nodeOptions: value('node-options'),
   }
 }
 
@@ -141,7 +145,7 @@ async function runSection(kind: 'mock' | 'kafka', o: Options): Promise<Section> 
         log(`+${rttMs} ms: ${caseName(c)}`)
         const r =
           c.kind === 'service'
-            ? await runService(c, { brokers: broker.bootstrap, topic: TOPIC, groupId, expected, budgetMs, rttMs, diagnose: o.diagnose })
+            ? await runService(o.nodeOptions ? { ...c, env: { ...c.env, NODE_OPTIONS: o.nodeOptions } } : c, { brokers: broker.bootstrap, topic: TOPIC, groupId, expected, budgetMs, rttMs, diagnose: o.diagnose })
             : await runCeiling({ brokers: broker.bootstrap, topic: TOPIC, groupId, expected, concurrency: PARTITIONS, budgetMs, commitEach: c.kind === 'reference', json: true, rttMs, diagnose: o.diagnose })
         log(`   ${r.msgPerSec} msg/s${r.complete ? '' : ' (budget)'}, peak RSS ${r.peakRssMb} MB, SIGTERM→exit ${r.sigtermToExitMs} ms`)
         group.push(r)
@@ -182,7 +186,7 @@ async function runSection(kind: 'mock' | 'kafka', o: Options): Promise<Section> 
         const groupId = `bench-${run}-prof-${parts.length}`
         const r =
           c.kind === 'service'
-            ? await runService(c, { brokers: broker.bootstrap, topic: TOPIC, groupId, expected, budgetMs, rttMs: 0, cpuProf: dir })
+            ? await runService(o.nodeOptions ? { ...c, env: { ...c.env, NODE_OPTIONS: o.nodeOptions } } : c, { brokers: broker.bootstrap, topic: TOPIC, groupId, expected, budgetMs, rttMs: 0, cpuProf: dir })
             : await runCeiling({ brokers: broker.bootstrap, topic: TOPIC, groupId, expected, concurrency: PARTITIONS, budgetMs, commitEach: false, json: true, rttMs: 0, cpuProf: dir })
         const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'))
         if (file) parts.push(`#### ${r.name} (+0 ms): ${r.msgPerSec} msg/s under the profiler\n\n${summariseProfile(join(dir, file), r.messages)}`)
@@ -260,8 +264,8 @@ async function main(): Promise<void> {
     sections.push(s)
     process.stdout.write(`${sectionMarkdown(s)}\n`)
   }
-  if (o.only !== undefined || !o.out) {
-    log(o.only !== undefined ? 'partial run (--only): nothing written' : 'quick run: nothing written (give --out=<dir> to keep it)')
+  if (o.only !== undefined || o.nodeOptions !== undefined || !o.out) {
+    log(o.only !== undefined || o.nodeOptions !== undefined ? 'partial run (--only, --node-options): nothing written' : 'quick run: nothing written (give --out=<dir> to keep it)')
     return
   }
   const dir = resolve(o.out)

@@ -31,6 +31,8 @@ export interface CaseResult {
   /**
    * Estimate: msg/s with the main thread's run-queue wait taken out of the elapsed time (what
    * the case would do if other processes did not hold the CPUs; the broker's own waits stay in).
+   * Meaningful for long cases (window 1); a short case's wait window overhangs its first and
+   * last message, so its ratios are not derived from it.
    */
   msgPerSecNoWait: number | null
   ratioNoWait: number | null
