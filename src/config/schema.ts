@@ -2,7 +2,7 @@
  * The service's configuration contract: every environment variable it reads, with its type,
  * default and constraints. Validated once at start by @fastify/env (ajv); a bad or missing
  * value stops the process before any connection. The Helm chart, the compose file and the
- * README are tested against this list.
+ * design doc (docs/design.md) are tested against this list.
  */
 export const COMMIT_MODES = ['sync', 'async', 'auto'] as const
 export type CommitMode = (typeof COMMIT_MODES)[number]

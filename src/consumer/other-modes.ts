@@ -1,6 +1,6 @@
 /**
  * The two comparison modes. Neither is at-most-once under failure; both exist so the trade-off
- * can be measured (see README, "Delivery semantics").
+ * can be measured (see docs/design.md, "The three commit modes").
  *
  * async: the commit of offset + 1 is SENT before the message is processed, but not awaited.
  *        A commit that fails after the message was processed can re-deliver it (a duplicate).

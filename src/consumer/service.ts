@@ -363,7 +363,7 @@ export class ConsumerService {
   }
 
   /**
-   * The shutdown sequence (DESIGN.md): readiness off, stop fetching, let the committed messages
+   * The shutdown sequence (shutdown.ts, docs/design.md): readiness off, stop fetching, let the committed messages
    * be processed until the deadline, final synchronous commit, leave the group. Idempotent.
    */
   shutdown(reason = 'shutdown'): Promise<ShutdownResult> {
