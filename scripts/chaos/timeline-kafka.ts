@@ -16,6 +16,7 @@
  * taking writes: min.insync.replicas is 2).
  */
 import { freeze, FREEZE_MS, electPreferredLeaders, killCoordinator, leaders, movedLeaders, nodeById, OFFSETS_TOPIC, waitFullIsr } from './faults.ts'
+import { sleep } from '../../harness/kafka-tools.ts'
 import type { RunContext } from './scenario.ts'
 
 export const KAFKA_TIMELINE_MS = 50_000
@@ -84,6 +85,8 @@ export async function kafkaTimeline(ctx: RunContext): Promise<void> {
     const before = await leaders(kafka, both)
     const coordinatorBefore = await kafka.coordinatorOf(group)
     const e = await electPreferredLeaders(kafka)
+    // The controller has elected; the brokers' metadata follows a moment later (3.9 lags more).
+    await sleep(2000)
     const after = await leaders(kafka, both)
     const coordinatorAfter = await kafka.coordinatorOf(group)
     // A coordinator moved gracefully still answers the commits it was writing NOT_COORDINATOR.
