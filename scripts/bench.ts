@@ -241,8 +241,10 @@ function write(dir: string, saved: Saved): void {
   writeFileSync(join(dir, 'bench.md'), `# amo-consumer benchmark results\n\nHow to run and how to read them: docs/benchmarks.md.\n\n${sections.map(sectionMarkdown).join('\n')}`)
   // The chart: the newest Node's sections, each RTT a series.
   const colors = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e']
+  const major = (s: Section) => Number(s.node.slice(1).split('.')[0])
+  const newest = Math.max(...sections.map(major))
   const series = sections
-    .filter((s) => !s.quick)
+    .filter((s) => !s.quick && major(s) === newest)
     .flatMap((s) => Object.keys(s.rtts).map((rtt) => ({ label: `${s.broker === 'mock' ? 'mock' : s.brokerLabel.split(',')[0]!}, +${rtt} ms, Node ${s.node.split('.')[0]!.slice(1)}`, results: s.results.filter((r) => r.rttMs === Number(rtt)) })))
     .slice(0, colors.length)
     .map((s, i) => ({ ...s, color: colors[i]! }))

@@ -11,10 +11,10 @@ interface Series {
 }
 
 export function svgChart(title: string, series: Series[]): string {
-  const W = 760
+  const W = 880
   const H = 440
   const L = 80
-  const R = 230
+  const R = 330
   const T = 40
   const B = 60
   const pw = W - L - R

@@ -118,3 +118,26 @@ export function sectionMarkdown(s: Section): string {
     ...(s.profile ? ['### Profile', '', s.profile, ''] : []),
   ].join('\n')
 }
+
+/** The headline columns only (docs/benchmarks.md): the full table is in bench-results/bench.md. */
+export function compactTable(results: CaseResult[]): string {
+  const head = '| case | RTT added | msg/s | × ceiling | × partitions÷commit RTT | CPU µs/msg | × ceiling by CPU | run-queue wait µs/msg | commit p50 ms | peak RSS MB | start→ready ms | SIGTERM→exit ms |'
+  const sep = '|' + '---|'.repeat(12)
+  const rows = results.map((r) =>
+    [
+      r.defaults ? `**${r.name}**` : r.name,
+      `${r.rttMs} ms`,
+      `${r.defaults ? `**${r.msgPerSec}**` : r.msgPerSec}${r.complete ? '' : ' (budget)'}`,
+      fmt(r.ratio, 2),
+      r.boundRatio === null ? '–' : `${fmt(r.boundRatio, 2)}${r.boundRatioNoWait ? ` (est. ${fmt(r.boundRatioNoWait, 2)})` : ''}`,
+      fmt(r.cpuUsPerMsg, 2),
+      fmt(r.cpuRatio, 2),
+      fmt(r.runqUsPerMsg, 1),
+      fmt(r.commitP50Ms, 2),
+      fmt(r.peakRssMb, 0),
+      fmt(r.startToReadyMs),
+      `${fmt(r.sigtermToExitMs)}${r.exitCode === 0 ? '' : ` (exit ${r.exitCode})`}`,
+    ].join(' | '),
+  )
+  return [head, sep, ...rows.map((r) => `| ${r} |`)].join('\n')
+}
