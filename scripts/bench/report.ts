@@ -115,6 +115,7 @@ export function sectionMarkdown(s: Section): string {
     '',
     ...(counters ? ['Where the time goes (--diagnose: kafkajs fetch rounds counted inside the service):', '', counters, ''] : []),
     ...(s.notes?.length ? [...s.notes, ''] : []),
+    ...stderrNotes(s.results),
     ...(s.profile ? ['### Profile', '', s.profile, ''] : []),
   ].join('\n')
 }
@@ -140,4 +141,11 @@ export function compactTable(results: CaseResult[]): string {
     ].join(' | '),
   )
   return [head, sep, ...rows.map((r) => `| ${r} |`)].join('\n')
+}
+
+/** One line per distinct stderr line the service printed, with the cases that printed it. */
+function stderrNotes(results: CaseResult[]): string[] {
+  const by = new Map<string, string[]>()
+  for (const r of results) for (const l of r.stderr ?? []) by.set(l, [...(by.get(l) ?? []), r.name])
+  return [...by].map(([line, cases]) => `The service wrote on stderr (${cases.length} of ${results.filter((r) => r.kind === 'service').length} cases): \`${line.slice(0, 200)}\``).concat(by.size ? [''] : [])
 }

@@ -88,7 +88,10 @@ export async function runService(c: ServiceCase, o: RunOptions): Promise<CaseRes
     if (!timing || timing.n < 2 || timing.lastMs <= timing.firstMs) throw new Error(`${c.name}: the bench handler reported no timing\n${svc.tail()}`)
     const seconds = (timing.lastMs - timing.firstMs) / 1000
     const counters = svc.logs.find((l) => l.msg === 'bench-counters') as (Counters & { msg: string }) | undefined
+    // Node's own warnings land on stderr (stdout stays JSON): worth a note when there are any.
+    const stderr = [...new Set(svc.raw.map((l) => l.replace(/\(node:\d+\)/, '(node)').replace(/-?\d{6,}/g, 'N')))].slice(0, 3)
     return {
+      ...(stderr.length ? { stderr } : {}),
       name: c.name,
       kind: 'service',
       mode: c.mode,

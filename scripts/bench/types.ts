@@ -46,6 +46,8 @@ export interface CaseResult {
   readyMinusJoinMs: number | null
   sigtermToExitMs: number | null
   exitCode: number | null
+  /** Distinct lines the process wrote on stderr (warnings), if any. */
+  stderr?: string[]
   /** --diagnose: where the time went (counters from scripts/bench/counters.mjs). */
   counters?: Counters
 }
