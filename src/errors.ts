@@ -10,6 +10,9 @@ export const ErrorCode = {
   FINAL_COMMIT_FAILED: 'AMO_FINAL_COMMIT_FAILED',
   START_FAILED: 'AMO_START_FAILED',
   LISTEN_FAILED: 'AMO_LISTEN_FAILED',
+  KAFKA_UNREACHABLE: 'AMO_KAFKA_UNREACHABLE',
+  AUTH_FAILED: 'AMO_AUTH_FAILED',
+  TLS_FAILED: 'AMO_TLS_FAILED',
 } as const
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode]
 

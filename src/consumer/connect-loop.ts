@@ -5,7 +5,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from 'pino'
-import { TopicMissingError } from '../errors.ts'
+import { ErrorCode, TopicMissingError } from '../errors.ts'
 
 const INITIAL_BACKOFF_MS = 500
 /** Largest delay between two attempts. */
@@ -52,10 +52,26 @@ export async function connectWithRetry(opts: {
         log.warn({ code: err.code, topics: err.topics, attempt: n, attemptMs, retryInMs }, `${err.message}; retrying`)
       } else {
         const e = err as Error
-        log.warn({ error: `${e.name}: ${e.message}`, attempt: n, attemptMs, retryInMs }, 'cannot start the consumer; retrying')
+        const { code, hint } = classify(e)
+        log.warn({ code, error: `${e.name}: ${e.message}`, attempt: n, attemptMs, retryInMs, ...(hint ? { hint } : {}) }, 'cannot start the consumer; retrying')
       }
       await sleep(retryInMs, undefined, { signal }).catch(() => undefined)
     }
   }
   return false
+}
+
+/**
+ * A stable code for a failed start-up attempt, and what to check when the cause is on the
+ * operator's side (a credential or a CA is not something a retry fixes).
+ */
+export function classify(err: Error): { code: string; hint?: string } {
+  const text = `${err.name} ${err.message}`
+  if (/SASL|[Aa]uthentication/.test(text)) {
+    return { code: ErrorCode.AUTH_FAILED, hint: 'check KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD' }
+  }
+  if (/certificate|CERT_|SSL|TLS|self.signed|handshake/i.test(text)) {
+    return { code: ErrorCode.TLS_FAILED, hint: 'check KAFKA_SSL_CA_FILE (the CA that signed the brokers\' certificates) and that the port is a TLS listener' }
+  }
+  return { code: ErrorCode.KAFKA_UNREACHABLE }
 }

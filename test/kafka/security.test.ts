@@ -48,10 +48,14 @@ describe(`Apache Kafka ${process.env.KAFKA_VERSION ?? '(default)'}: SASL/SCRAM-S
   }
 
   /** Alive, never ready for `ms`, and a log line matching `cause`; then SIGTERM exits 0. */
-  async function refused(svc: ServiceProcess, cause: RegExp, ms = 5000): Promise<void> {
+  async function refused(svc: ServiceProcess, cause: RegExp, code: string, ms = 5000): Promise<void> {
     try {
-      // The service's own line (not only kafkajs's) names the cause.
-      await svc.waitForLog((l) => l.component === undefined && l.level === 40 && cause.test(String(l.error ?? l.msg)), 30_000, `a service warn line matching ${cause}`)
+      // The service's own line (not only kafkajs's) names the cause, with a stable code.
+      await svc.waitForLog(
+        (l) => l.component === undefined && l.level === 40 && l.code === code && cause.test(String(l.error ?? l.msg)),
+        30_000,
+        `a service warn line with code ${code} matching ${cause}`,
+      )
       const deadline = Date.now() + ms
       while (Date.now() < deadline) {
         assert.equal((await svc.get('/readyz')).status, 503, 'never ready')
@@ -82,7 +86,7 @@ describe(`Apache Kafka ${process.env.KAFKA_VERSION ?? '(default)'}: SASL/SCRAM-S
       KAFKA_BROKERS: kafka.sasl!.bootstrap.join(','), KAFKA_TOPICS: topic, KAFKA_GROUP_ID: `g-${topic}`,
       KAFKA_SASL_MECHANISM: 'scram-sha-512', KAFKA_SASL_USERNAME: kafka.sasl!.username, KAFKA_SASL_PASSWORD: wrong, LOG_LEVEL: 'debug',
     })
-    await refused(svc, /authentication failed/i)
+    await refused(svc, /authentication failed/i, 'AMO_AUTH_FAILED')
     assert.ok(!everything(svc).includes(wrong), 'the password never appears in a log line')
     assert.ok(!everything(svc).includes(kafka.sasl!.password))
   })
@@ -103,7 +107,7 @@ describe(`Apache Kafka ${process.env.KAFKA_VERSION ?? '(default)'}: SASL/SCRAM-S
       KAFKA_BROKERS: kafka.ssl!.bootstrap.join(','), KAFKA_TOPICS: topic, KAFKA_GROUP_ID: `g-${topic}`,
       KAFKA_SSL: 'true', KAFKA_SSL_CA_FILE: other.pemFile,
     })
-    await refused(svc, /certificate/i)
+    await refused(svc, /certificate/i, 'AMO_TLS_FAILED')
   })
 
   it('TLS without a CA (system CAs only): a certificate error in the log, not ready', async () => {
@@ -111,6 +115,6 @@ describe(`Apache Kafka ${process.env.KAFKA_VERSION ?? '(default)'}: SASL/SCRAM-S
     const svc = startService({
       KAFKA_BROKERS: kafka.ssl!.bootstrap.join(','), KAFKA_TOPICS: topic, KAFKA_GROUP_ID: `g-${topic}`, KAFKA_SSL: 'true',
     })
-    await refused(svc, /self.signed certificate/i)
+    await refused(svc, /self.signed certificate/i, 'AMO_TLS_FAILED')
   })
 })
