@@ -85,14 +85,20 @@ export async function consumeBatchSync(b: BatchContext): Promise<void> {
   // (so the gauge never reads above COMMIT_WINDOW), before every wait and at the end of the batch.
   let unflushed = 0
   // kafkajs' resolveOffset does 64-bit string arithmetic (Long.fromString/add/toString) on every
-  // call; only the highest resolved offset matters, so it is resolved once per run of messages:
-  // before every wait and at the end of the batch (as eachBatchAutoResolve does per batch).
+  // call. Only the highest resolved offset matters, and kafkajs reads it only when it fetches this
+  // partition again, which it does after every batch of the fetch has returned: so it is resolved
+  // once, at the end of the batch (every way out of the loop passes there), as
+  // eachBatchAutoResolve does. (With COMMIT_WINDOW=1 it used to be resolved before every wait,
+  // i.e. once per message.)
   let unresolved: string | undefined
-  const flush = (): void => {
+  const flushGauge = (): void => {
     if (unflushed > 0) {
       atRisk.dec(unflushed)
       unflushed = 0
     }
+  }
+  const flush = (): void => {
+    flushGauge()
     if (unresolved !== undefined) {
       b.resolve(unresolved)
       unresolved = undefined
@@ -111,7 +117,7 @@ export async function consumeBatchSync(b: BatchContext): Promise<void> {
       if (ok) {
         const was = covered
         advanceCovered()
-        flush()
+        flushGauge()
         atRisk.inc(covered - was)
       } else {
         failed = true
@@ -134,7 +140,7 @@ export async function consumeBatchSync(b: BatchContext): Promise<void> {
     }
 
     if (i >= covered) {
-      flush()
+      flushGauge()
       // Not covered by an acknowledged commit: the handler must not see it yet.
       if (committer.busy) {
         await committer.settle()
@@ -186,7 +192,7 @@ export async function consumeBatchSync(b: BatchContext): Promise<void> {
     // one is due; Date.now() costs tens of nanoseconds).
     if (Date.now() - lastBeat >= HEARTBEAT_CHECK_MS) {
       lastBeat = Date.now()
-      flush()
+      flushGauge()
       await b.heartbeat()
     }
 
