@@ -7,7 +7,6 @@ export const ErrorCode = {
   HANDLER_TIMEOUT: 'AMO_HANDLER_TIMEOUT',
   SHUTDOWN_TIMEOUT: 'AMO_SHUTDOWN_TIMEOUT',
   TOPIC_MISSING: 'AMO_TOPIC_MISSING',
-  FINAL_COMMIT_FAILED: 'AMO_FINAL_COMMIT_FAILED',
   START_FAILED: 'AMO_START_FAILED',
   LISTEN_FAILED: 'AMO_LISTEN_FAILED',
   KAFKA_UNREACHABLE: 'AMO_KAFKA_UNREACHABLE',
@@ -72,13 +71,6 @@ export class TopicMissingError extends AmoError {
   constructor(topics: string[]) {
     super(ErrorCode.TOPIC_MISSING, `topic${topics.length > 1 ? 's' : ''} not found: ${topics.join(', ')}`)
     this.topics = topics
-  }
-}
-
-/** The final synchronous commit at shutdown failed or did not finish in time. */
-export class FinalCommitError extends AmoError {
-  constructor() {
-    super(ErrorCode.FINAL_COMMIT_FAILED, 'the final commit at shutdown failed')
   }
 }
 

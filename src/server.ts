@@ -6,7 +6,7 @@
  *   0  shutdown complete: nothing committed was left unprocessed ("shutdown complete: exit 0")
  *   1  bad configuration or HANDLER, or the server could not listen ("cannot start: …"); nothing
  *      was connected, so nothing is committed or left
- *   1  committed messages left unprocessed at SHUTDOWN_TIMEOUT_MS, or the final commit failed
+ *   1  committed messages left unprocessed at SHUTDOWN_TIMEOUT_MS
  *      ("shutdown finished, not clean: exit 1")
  *   1  a fatal error (uncaught exception) while running, after the same graceful shutdown
  *      ("shutdown finished after a fatal error: exit 1"), a second signal, or the hard stop

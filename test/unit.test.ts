@@ -215,7 +215,7 @@ describe('shutdown and start-up pieces', () => {
     assert.equal(r.abandoned, 0)
   })
 
-  it('shutdown is not clean when a committed message was abandoned, a batch never settled, or the final commit failed', async () => {
+  it('shutdown is not clean when a committed message was abandoned or a batch never settled; a failed final commit leaves nothing committed unprocessed', async () => {
     const abandoned = await shutdownSequence(parts({ abandoned: () => 2 }))
     assert.equal(abandoned.clean, false)
     assert.equal((abandoned.error as { code?: string }).code, ErrorCode.SHUTDOWN_TIMEOUT)
@@ -223,8 +223,7 @@ describe('shutdown and start-up pieces', () => {
     assert.equal(stuck.clean, false)
     assert.equal((stuck.error as { code?: string }).code, ErrorCode.SHUTDOWN_TIMEOUT)
     const commit = await shutdownSequence(parts({ finalCommit: async () => false }))
-    assert.equal(commit.clean, false)
-    assert.equal((commit.error as { code?: string }).code, ErrorCode.FINAL_COMMIT_FAILED)
+    assert.equal(commit.clean, true, 'exit 0: nothing committed was left unprocessed')
   })
 
   it('a pending join is given up: connections closed first, a disconnect that hangs is not waited for, clean', async () => {

@@ -463,7 +463,13 @@ export class ConsumerService {
       }),
     )
     if (ok) this.log.info({ mode: this.config.commitMode, offsets }, 'final commit done')
-    else this.log.error({ mode: this.config.commitMode, offsets }, 'final commit failed')
+    else {
+      const cost =
+        this.config.commitMode === 'sync'
+          ? 'the messages it would have covered were not processed: the next owner reads them'
+          : 'the next owner re-delivers what was processed since the last acknowledged commit (duplicates)'
+      this.log.warn({ mode: this.config.commitMode, offsets, lost: false }, `final commit failed; ${cost}`)
+    }
     return ok
   }
 }
