@@ -151,7 +151,10 @@ export class PartitionCommitter {
         this.log.warn(
           { ...this.where, offset, error: (err as Error).message, errorType: type },
           this.mode === 'sync'
-            ? 'commit failed; the messages it covered are not processed and will be fetched again'
+            ? // Not processed here. Usually fetched again; but a coordinator that dies or loses
+              // leadership mid-write can have written the commit before failing, and then the group
+              // resumes past these messages: lost (at-most-once), up to one window per failed commit.
+              'commit failed; the messages it covered are not processed here (fetched again, unless the coordinator wrote the commit before failing: then lost)'
             : 'commit failed; the messages it covered may be delivered again',
         )
         return false
