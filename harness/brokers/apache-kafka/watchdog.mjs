@@ -1,4 +1,4 @@
-// Watchdog of one Apache Kafka test cluster. The launcher (index.ts) spawns it with a pipe on its
+// Watchdog of one Apache Kafka test cluster. The launcher (cluster.ts) spawns it with a pipe on its
 // stdin and writes "+pid N", "-pid N", "+dir PATH", "-dir PATH" lines. When that pipe closes —
 // the launcher stopped the cluster, or its process died, even by SIGKILL — every registered JVM
 // still alive is killed (SIGKILL) and every registered directory removed. It ignores SIGINT,
