@@ -11,6 +11,13 @@ import { createRequire } from 'node:module'
 const require = createRequire(import.meta.url)
 
 /** Kafka API keys used for fault injection. */
+/**
+ * Node arguments for a service process run against the mock cluster when several members share
+ * one group: the preload (mock-quirks.mjs) that carries the workaround for the mock coordinator's
+ * SyncGroup quirk. Never used against Apache Kafka, never in production.
+ */
+export const mockServiceArgs = (): string[] => ['--import', new URL('./mock-quirks.mjs', import.meta.url).href]
+
 export const ApiKey = {
   Produce: 0,
   Fetch: 1,

@@ -1,7 +1,7 @@
 /**
  * Preload for service processes run against librdkafka's MOCK cluster only (never in production,
  * never against Apache Kafka). The harness adds it as `node --import <this file> dist/server.js`
- * (see mockServiceArgs in scripts/chaos/fleet.ts) when several members share one group.
+ * (see mockServiceArgs in harness/brokers/mock-cluster.ts) when several members share one group.
  *
  * The quirk: librdkafka 2.0.2's mock group coordinator completes a SyncGroup round as soon as
  * the leader's assignment arrives and answers a follower's SyncGroup that comes later with

@@ -7,14 +7,9 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { fileURLToPath, pathToFileURL } from 'node:url'
 import { eventually, sleep } from '../../harness/kafka-tools.ts'
 import { startService, sumMetric, type ServiceProcess } from '../../harness/service-process.ts'
 
-/** The preload that carries the mock coordinator's SyncGroup workaround (harness/brokers/mock-quirks.mjs). */
-export const MOCK_QUIRKS = fileURLToPath(new URL('../../harness/brokers/mock-quirks.mjs', import.meta.url))
-/** Node arguments for a service run against the mock cluster. */
-export const mockServiceArgs = (): string[] => ['--import', pathToFileURL(MOCK_QUIRKS).href]
 
 export interface Instance {
   name: string
