@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { ApiKey, MockCluster } from '../harness/brokers/mock-cluster.ts'
+import { ApiKey, MockCluster, mockServiceArgs } from '../harness/brokers/mock-cluster.ts'
 import { eventually, produce, sequence, sleep } from '../harness/kafka-tools.ts'
 import { startService } from '../harness/service-process.ts'
 
@@ -134,12 +134,14 @@ test('shutdown during a rebalance ends within SHUTDOWN_TIMEOUT_MS (+ margin)', {
   const cluster = MockCluster.start({ brokers: 1, topics: { weather: 4 } })
   await produce(cluster.brokers, 'weather', sequence(40, 4))
   const env = { KAFKA_BROKERS: cluster.brokers.join(','), KAFKA_GROUP_ID: 'rebalance', SHUTDOWN_TIMEOUT_MS: '3000', ...FAST_GROUP }
-  const a = startService(env)
-  const b = startService(env)
+  // Several members on the mock: the harness's preload works around its late-SyncGroup quirk.
+  const args = mockServiceArgs()
+  const a = startService(env, { args })
+  const b = startService(env, { args })
   try {
     await a.waitReady(40_000)
     b.signal('SIGTERM') // B leaves while the group rebalances for it
-    const second = startService(env)
+    const second = startService(env, { args })
     await second.waitForLog((l) => l.msg === 'Starting' || l.msg === 'joined the consumer group', 20_000)
     await a.waitForLog((l) => l.msg === 'the group is rebalancing', 30_000)
     const exit = await a.stop('SIGTERM', 30_000)
