@@ -7,15 +7,9 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { ApiKey, KafkaErr, MockCluster } from '../harness/brokers/mock-cluster.ts'
 import { committedOffsets, endOffsets, eventually, produce, sequence } from '../harness/kafka-tools.ts'
-import { startService, type ServiceProcess } from '../harness/service-process.ts'
+import { startService } from '../harness/service-process.ts'
+import { checked } from './support/checked-handler.ts'
 
-interface Checked {
-  partition: number
-  offset: string
-  committed: number
-  ok: boolean
-}
-const checked = (svc: ServiceProcess) => svc.consumed() as unknown as Checked[]
 
 describe('strict sync mode', () => {
   let cluster: MockCluster

@@ -8,16 +8,10 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import type { ApacheKafka } from '../../harness/brokers/apache-kafka/index.ts'
 import { committedOffsets, endOffsets, eventually } from '../../harness/kafka-tools.ts'
-import { startService, type ServiceProcess } from '../../harness/service-process.ts'
+import { startService } from '../../harness/service-process.ts'
+import { checked } from '../support/checked-handler.ts'
 import { consumedKeys, produceExactly, startKafka, uniq } from './support.ts'
 
-interface Checked {
-  partition: number
-  offset: string
-  committed: number
-  ok: boolean
-}
-const checked = (svc: ServiceProcess) => svc.consumed() as unknown as Checked[]
 
 describe(`Apache Kafka ${process.env.KAFKA_VERSION ?? '(default)'}: strict sync mode`, () => {
   let kafka: ApacheKafka
