@@ -12,6 +12,7 @@ export const ErrorCode = {
   KAFKA_UNREACHABLE: 'AMO_KAFKA_UNREACHABLE',
   AUTH_FAILED: 'AMO_AUTH_FAILED',
   TLS_FAILED: 'AMO_TLS_FAILED',
+  AT_MOST_ONCE_VIOLATION: 'AMO_AT_MOST_ONCE_VIOLATION',
 } as const
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode]
 
@@ -83,5 +84,18 @@ export class ListenError extends AmoError {
     super(ErrorCode.LISTEN_FAILED, `cannot listen on ${host}:${port}: ${c.code ?? c.message}${c.code === 'EADDRINUSE' ? ' (the port is already in use)' : ''}`, { cause })
     this.host = host
     this.port = port
+  }
+}
+
+/**
+ * A bug guard, never expected: an executor was about to hand over a message that no
+ * acknowledged commit covers (src/consumer/at-most-once.ts). Thrown instead of processing it.
+ */
+export class AtMostOnceViolationError extends AmoError {
+  constructor(
+    readonly offset: number,
+    readonly acked: number,
+  ) {
+    super(ErrorCode.AT_MOST_ONCE_VIOLATION, `refused to process offset ${offset}: the acknowledged committed offset is ${acked} (at-most-once rule)`)
   }
 }

@@ -126,6 +126,8 @@ export function createMetrics(registry: Registry, opts: MetricsOptions = {}) {
   })
   for (const result of DEAD_LETTER_RESULTS) deadLetter.inc({ result }, 0)
 
+  const inFlightSource = { read: (): number => 0 }
+
   const info = buildInfo()
   const build = new Gauge({
     name: 'consumer_build_info',
@@ -168,6 +170,16 @@ export function createMetrics(registry: Registry, opts: MetricsOptions = {}) {
       registers,
     }),
     lost,
+    /** What the in-flight gauge reads at scrape time (the service's MAX_IN_FLIGHT limiter). */
+    inFlightSource,
+    inFlight: new Gauge({
+      name: 'consumer_handler_calls_in_flight',
+      help: 'Handler calls running now, across partitions (capped by MAX_IN_FLIGHT)',
+      registers,
+      collect() {
+        this.set(inFlightSource.read())
+      },
+    }),
     lag: new Gauge({
       name: 'consumer_lag',
       help: 'Messages in the partition after the next one to process (high watermark - position)',

@@ -402,6 +402,8 @@ describe('helm chart: configuration', () => {
     KAFKA_SASL_PASSWORD: { path: ['config', 'sasl', 'password'], value: 'pw1', env: 'pw1' },
     COMMIT_MODE: { path: ['config', 'commitMode'], value: 'async', env: 'async' },
     COMMIT_WINDOW: { path: ['config', 'commitWindow'], value: 1000000, env: '1000000' },
+    ORDERING: { path: ['config', 'ordering'], value: 'partition', env: 'partition' },
+    MAX_IN_FLIGHT: { path: ['config', 'maxInFlight'], value: 250, env: '250' },
     AUTO_COMMIT_INTERVAL_MS: { path: ['config', 'autoCommitIntervalMs'], value: 2500, env: '2500' },
     PARTITION_CONCURRENCY: { path: ['config', 'partitionConcurrency'], value: 4, env: '4' },
     HANDLER: { path: ['config', 'handler'], value: '/app/handlers/enrich.js', env: '/app/handlers/enrich.js' },

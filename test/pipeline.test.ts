@@ -23,7 +23,9 @@ import { Registry } from 'prom-client'
 import { MockCluster } from '../harness/brokers/mock-cluster.ts'
 import { produce } from '../harness/kafka-tools.ts'
 import { createMetrics, PartitionMetrics } from '../src/metrics.ts'
-import { consumeBatchSync, type BatchContext, type PartitionPosition } from '../src/consumer/at-most-once.ts'
+import type { BatchContext, PartitionPosition } from '../src/consumer/batch-context.ts'
+import { InFlightLimiter } from '../src/consumer/in-flight.ts'
+import { consumeBatchSync } from '../src/consumer/sync-batch.ts'
 import { PartitionCommitter } from '../src/consumer/committer.ts'
 
 const RTT_MS = 5
@@ -112,6 +114,8 @@ describe('pipelined at-most-once commits against the mock broker (+5 ms RTT)', (
           ev.push({ kind: 'ack', target: offset, t: seq++ })
         },
         window: c.window,
+        ordering: 'partition',
+        limiter: new InFlightLimiter(100),
         metrics: st.metrics,
         mayCommit: () => payload.isRunning() && !payload.isStale(),
         deadline: new AbortController().signal,

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { ConfigError } from '../errors.ts'
-import type { CommitMode, EnvConfig, SaslMechanism, ValueFormat } from './schema.ts'
+import type { CommitMode, EnvConfig, Ordering, SaslMechanism, ValueFormat } from './schema.ts'
 
 /** The part of an ajv validation error this module reads (env-schema attaches them as `errors`). */
 interface ErrorObject {
@@ -25,6 +25,9 @@ export interface ServiceConfig {
   sasl: { mechanism: SaslMechanism; username: string; password: string } | undefined
   commitMode: CommitMode
   commitWindow: number
+  /** sync: which messages of a partition may run at once (docs/design.md, "Ordering"). */
+  ordering: Ordering
+  maxInFlight: number
   autoCommitIntervalMs: number
   /** `all`: every partition this instance is assigned. */
   partitionConcurrency: number | 'all'
@@ -52,6 +55,12 @@ export function toServiceConfig(env: EnvConfig): ServiceConfig {
       `invalid configuration: KAFKA_HEARTBEAT_INTERVAL_MS=${env.KAFKA_HEARTBEAT_INTERVAL_MS} must be below KAFKA_SESSION_TIMEOUT_MS=${env.KAFKA_SESSION_TIMEOUT_MS}`,
     )
   }
+  if (env.ORDERING !== 'partition' && env.COMMIT_MODE !== 'sync') {
+    throw new ConfigError(
+      'ORDERING',
+      `invalid configuration: ORDERING=${env.ORDERING} needs COMMIT_MODE=sync (COMMIT_MODE=${env.COMMIT_MODE} processes each partition in order)`,
+    )
+  }
   return {
     brokers: splitList(env.KAFKA_BROKERS),
     topics: [...new Set(splitList(env.KAFKA_TOPICS))],
@@ -71,6 +80,8 @@ export function toServiceConfig(env: EnvConfig): ServiceConfig {
           },
     commitMode: env.COMMIT_MODE,
     commitWindow: env.COMMIT_WINDOW,
+    ordering: env.ORDERING,
+    maxInFlight: env.MAX_IN_FLIGHT,
     autoCommitIntervalMs: env.AUTO_COMMIT_INTERVAL_MS,
     partitionConcurrency: env.PARTITION_CONCURRENCY.trim() === 'all' ? 'all' : Number(env.PARTITION_CONCURRENCY),
     handler: env.HANDLER,

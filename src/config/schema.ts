@@ -7,6 +7,9 @@
 export const COMMIT_MODES = ['sync', 'async', 'auto'] as const
 export type CommitMode = (typeof COMMIT_MODES)[number]
 
+export const ORDERINGS = ['partition', 'key', 'unordered'] as const
+export type Ordering = (typeof ORDERINGS)[number]
+
 export const VALUE_FORMATS = ['json', 'text', 'binary'] as const
 export type ValueFormat = (typeof VALUE_FORMATS)[number]
 
@@ -54,6 +57,13 @@ export const configSchema = {
     KAFKA_SASL_PASSWORD: { type: 'string', default: '', description: 'SASL password (never logged)' },
     COMMIT_MODE: { type: 'string', enum: [...COMMIT_MODES], default: 'sync', description: 'sync, async or auto' },
     COMMIT_WINDOW: { ...positiveInt(1, 1_000_000), description: 'messages one commit covers ahead of processing (sync)' },
+    ORDERING: {
+      type: 'string',
+      enum: [...ORDERINGS],
+      default: 'partition',
+      description: 'sync: partition (one message of a partition at a time), key (same key in order, different keys concurrently) or unordered',
+    },
+    MAX_IN_FLIGHT: { ...positiveInt(100, 100_000), description: 'handler calls in flight in the whole process, across partitions' },
     AUTO_COMMIT_INTERVAL_MS: { ...positiveInt(5000), description: 'auto mode commit interval' },
     PARTITION_CONCURRENCY: {
       type: 'string',
@@ -107,6 +117,8 @@ export interface EnvConfig {
   KAFKA_SASL_PASSWORD: string
   COMMIT_MODE: CommitMode
   COMMIT_WINDOW: number
+  ORDERING: Ordering
+  MAX_IN_FLIGHT: number
   AUTO_COMMIT_INTERVAL_MS: number
   PARTITION_CONCURRENCY: string
   HANDLER: string

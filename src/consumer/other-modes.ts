@@ -10,7 +10,7 @@
  * kafkajs' resolveOffset does 64-bit string arithmetic, so it is called once per run of
  * messages (at the end), not per message; only the highest one matters.
  */
-import type { BatchContext } from './at-most-once.ts'
+import type { BatchContext } from './batch-context.ts'
 
 /** Process the batch in order; `before`/`after` run around each message handed to the handler. */
 async function consumeInOrder(b: BatchContext, before: (next: number) => void, after: (next: number) => void): Promise<void> {
@@ -24,8 +24,14 @@ async function consumeInOrder(b: BatchContext, before: (next: number) => void, a
     }
     if (!b.mayCommit() || b.deadline.aborted) break
     before(offset + 1)
-    const result = b.process(message)
-    const outcome = typeof result === 'string' ? result : await result
+    if (!b.limiter.tryAcquire()) await b.limiter.acquire()
+    let outcome
+    try {
+      const result = b.process(message)
+      outcome = typeof result === 'string' ? result : await result
+    } finally {
+      b.limiter.release()
+    }
     unresolved = message.offset
     position.next = offset + 1
     after(offset + 1)

@@ -1,7 +1,8 @@
 /**
  * The consumer around the batch loops: follows kafkajs's lifecycle events to answer liveness
  * and readiness, keeps one state per assigned partition, and hands each fetched batch to the
- * loop of the commit mode (at-most-once.ts for sync, other-modes.ts for async and auto).
+ * loop of the commit mode (sync-batch.ts for sync — the commit gate of at-most-once.ts and the
+ * executor of ORDERING —, other-modes.ts for async and auto).
  * Start-up retries live in connect-loop.ts, the shutdown sequence in shutdown.ts, the
  * dead-letter producer in dead-letter.ts.
  */
@@ -12,14 +13,16 @@ import { createDecoder } from '../message/decode.ts'
 import type { Handler } from '../message/handler.ts'
 import { processMessage, type ProcessDeps } from '../message/process.ts'
 import { PartitionMetrics, type Metrics } from '../metrics.ts'
-import { consumeBatchSync, type BatchContext, type PartitionPosition } from './at-most-once.ts'
+import type { BatchContext, PartitionPosition } from './batch-context.ts'
 import { CommitBatcher, type CommitVia } from './commit-batcher.ts'
 import { isRebalanceError, PartitionCommitter, type CommitFn } from './committer.ts'
 import { backoffMs, connectWithRetry } from './connect-loop.ts'
 import { DeadLetterProducer } from './dead-letter.ts'
+import { InFlightLimiter } from './in-flight.ts'
 import { createKafka, createProbeKafka, Sockets } from './kafka-client.ts'
 import { consumeBatchAsync, consumeBatchAuto } from './other-modes.ts'
 import { abandonJoin, shutdownSequence, type ShutdownResult } from './shutdown.ts'
+import { consumeBatchSync } from './sync-batch.ts'
 import { inspectTopics } from './topics.ts'
 
 export type ConsumerState = 'idle' | 'connecting' | 'joining' | 'running' | 'restarting' | 'crashed' | 'stopping' | 'stopped'
@@ -52,6 +55,8 @@ export class ConsumerService {
   private readonly partitions = new Map<string, PartitionState>()
   private readonly activeBatches = new Set<Promise<void>>()
   private readonly commits = new CommitBatcher()
+  /** MAX_IN_FLIGHT: handler calls in flight across every partition. */
+  private readonly limiter: InFlightLimiter
   private readonly deadline = new AbortController()
   private readonly startAbort = new AbortController()
   private readonly decode
@@ -80,6 +85,8 @@ export class ConsumerService {
     this.kafka = kafka ?? createKafka(config, log, { sockets: this.sockets })
     this.probe = kafka ?? createProbeKafka(config, log, this.sockets)
     this.decode = createDecoder(config.valueFormat)
+    this.limiter = new InFlightLimiter(config.maxInFlight)
+    metrics.inFlightSource.read = () => this.limiter.count
     this.consumer = this.kafka.consumer({
       groupId: config.groupId,
       sessionTimeout: config.sessionTimeoutMs,
@@ -297,6 +304,8 @@ export class ConsumerService {
       committer: st.committer,
       commit: this.commitFn(topic, partition, payload.commitOffsetsIfNecessary),
       window: this.config.commitWindow,
+      ordering: this.config.ordering,
+      limiter: this.limiter,
       metrics: st.metrics,
       // (isStale() is not consulted: it only reports a pending seek(), which this service never makes.)
       mayCommit: () => !this.stopping && rebalance === undefined && payload.isRunning(),

@@ -120,6 +120,8 @@ defaults to the pod name). The SASL password is NOT here: it comes from a Secret
       "KAFKA_SASL_MECHANISM" $c.sasl.mechanism
       "COMMIT_MODE" $c.commitMode
       "COMMIT_WINDOW" $c.commitWindow
+      "ORDERING" $c.ordering
+      "MAX_IN_FLIGHT" $c.maxInFlight
       "AUTO_COMMIT_INTERVAL_MS" $c.autoCommitIntervalMs
       "PARTITION_CONCURRENCY" $c.partitionConcurrency
       "HANDLER" $c.handler

@@ -1,0 +1,192 @@
+/**
+ * Unit tests of the sync path without a broker: the commit gate (src/consumer/at-most-once.ts)
+ * and the executors of each ORDERING (serial-executor.ts, keyed-executor.ts), driven through
+ * consumeBatchSync with a fake commit function. Every case checks the rule on every call: the
+ * acknowledged committed offset was beyond the message when its handler started, no message
+ * was handed over twice, and committed-but-unfinished never exceeded COMMIT_WINDOW.
+ */
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { pino } from 'pino'
+import { Registry } from 'prom-client'
+import { CommitGate, earlyCommitThreshold } from '../src/consumer/at-most-once.ts'
+import { PartitionCommitter } from '../src/consumer/committer.ts'
+import { InFlightLimiter } from '../src/consumer/in-flight.ts'
+import { AtMostOnceViolationError } from '../src/errors.ts'
+import { createMetrics, PartitionMetrics } from '../src/metrics.ts'
+import { messages, runBatch, sleep, type Call } from './support/fake-batch.ts'
+
+/** The checks every run makes: the rule, no duplicate, the window bound. */
+function assertAtMostOnce(calls: Call[], window: number): void {
+  const seen = new Set<number>()
+  for (const c of calls) {
+    assert.ok(c.ackedAtStart > c.offset, `offset ${c.offset} started with the acknowledged commit at ${c.ackedAtStart}`)
+    assert.ok(!seen.has(c.offset), `offset ${c.offset} handed over twice`)
+    seen.add(c.offset)
+    assert.ok(c.atRiskAtStart <= window, `at risk ${c.atRiskAtStart} > COMMIT_WINDOW ${window} at offset ${c.offset}`)
+  }
+}
+
+/** Per key: calls in offset order, never two at once. */
+function assertKeyOrder(calls: Call[]): void {
+  const last = new Map<string | null, number>()
+  for (const c of calls) {
+    assert.equal(c.sameKey, 1, `key ${c.key} ran twice at once (offset ${c.offset})`)
+    const prev = last.get(c.key) ?? -1
+    assert.ok(c.offset > prev, `key ${c.key}: offset ${c.offset} after ${prev}`)
+    last.set(c.key, c.offset)
+  }
+}
+
+const keys = (n: number, distinct: number) => Array.from({ length: n }, (_, i) => `k${(i * 7) % distinct}`)
+
+describe('commit gate', () => {
+  const setup = () => {
+    const m = createMetrics(new Registry(), { defaultMetrics: false, commitMode: 'sync' })
+    const pm = new PartitionMetrics(m, 't', 0)
+    const committer = new PartitionCommitter('t', 0, m, pm, pino({ level: 'silent' }), 'sync')
+    return { m, pm, committer }
+  }
+
+  it('lets nothing start before an acknowledged commit covers it, and covers at most COMMIT_WINDOW past the lowest unfinished message', async () => {
+    const { pm, committer, m } = setup()
+    let release: () => void = () => undefined
+    const acks: number[] = []
+    const commit = (offset: number) => new Promise<void>((r) => (release = () => (acks.push(offset), r())))
+    const gate = new CommitGate([10, 11, 12, 13, 14], 0, committer, commit, 2, () => true, pm.atRisk)
+    assert.equal(gate.mayStart(0), false)
+    assert.throws(() => gate.assertMayStart(0), AtMostOnceViolationError)
+    assert.equal(gate.room(0), 2)
+    const sent = gate.send(0)
+    await sleep(1)
+    assert.equal(gate.mayStart(0), false, 'sent is not acknowledged')
+    assert.equal(gate.canSend, false, 'one commit in flight per partition')
+    release()
+    assert.equal(await sent, true)
+    assert.deepEqual(acks, [12])
+    assert.equal(gate.covered, 2)
+    assert.ok(gate.mayStart(0) && gate.mayStart(1) && !gate.mayStart(2))
+    assert.equal((await m.atRisk.get()).values[0]!.value, 2)
+    assert.equal(gate.room(0), 0, 'window full while message 0 is unfinished')
+    assert.equal(gate.room(1), 1)
+  })
+
+  it('a failed commit covers nothing and sends no further window', async () => {
+    const { pm, committer } = setup()
+    const commit = async () => {
+      throw Object.assign(new Error('x'), { type: 'REBALANCE_IN_PROGRESS' })
+    }
+    const gate = new CommitGate([0, 1, 2], 0, committer, commit, 3, () => true, pm.atRisk)
+    assert.equal(await gate.send(0), false)
+    assert.equal(gate.covered, 0)
+    assert.equal(gate.failed, true)
+    assert.equal(gate.canSend, false)
+    assert.equal(gate.mayStart(0), false)
+  })
+
+  it('never sends a commit once shutdown or revocation began', () => {
+    const { pm, committer } = setup()
+    let may = true
+    const gate = new CommitGate([0, 1], 0, committer, async () => undefined, 1, () => may, pm.atRisk)
+    assert.equal(gate.canSend, true)
+    may = false
+    assert.equal(gate.canSend, false)
+  })
+
+  it('early-commit threshold: none when a window is quicker than a round trip, at most half a window', () => {
+    assert.equal(earlyCommitThreshold(1, 1, 1), 0)
+    assert.equal(earlyCommitThreshold(100, 10, 0.01), 0)
+    assert.equal(earlyCommitThreshold(100, 1, 0.1), 10)
+    assert.equal(earlyCommitThreshold(100, 100, 1), 50)
+  })
+})
+
+describe('executors', () => {
+  for (const ordering of ['partition', 'key', 'unordered'] as const) {
+    it(`${ordering}: every message once, each after its commit was acknowledged, at risk ≤ window`, async () => {
+      const batch = messages(keys(300, 13))
+      for (const window of [1, 7, 50]) {
+        const r = await runBatch(batch, { ordering, window, handlerMs: (o) => (o % 5 === 0 ? 3 : o % 3), commitMs: 1 })
+        assert.equal(r.calls.length, 300, `window ${window}`)
+        assertAtMostOnce(r.calls, window)
+        if (ordering !== 'unordered') assertKeyOrder(r.calls)
+        if (ordering === 'partition') assert.ok(r.calls.every((c) => c.concurrent === 1))
+        assert.deepEqual(r.resolved, ['299'])
+        assert.equal(r.position.next, 300)
+        assert.equal(r.atRiskAfter, 0)
+        assert.equal(r.dropped.length, 0)
+        assert.ok(r.commits.every((c, i) => i === 0 || c > r.commits[i - 1]!), 'commits move forward only')
+      }
+    })
+  }
+
+  it('key: different keys run concurrently, up to the window', async () => {
+    const r = await runBatch(messages(keys(200, 50)), { ordering: 'key', window: 20, handlerMs: () => 5 })
+    assertAtMostOnce(r.calls, 20)
+    assertKeyOrder(r.calls)
+    const peak = Math.max(...r.calls.map((c) => c.concurrent))
+    assert.ok(peak > 10 && peak <= 20, `peak concurrency ${peak}`)
+  })
+
+  it('key: messages without a key keep their order among themselves, one at a time', async () => {
+    const r = await runBatch(messages([null, 'a', null, 'b', null, null, 'a']), { ordering: 'key', window: 7, handlerMs: (o) => 7 - o })
+    assertKeyOrder(r.calls)
+    assert.deepEqual(r.calls.filter((c) => c.key === null).map((c) => c.offset), [0, 2, 4, 5])
+  })
+
+  it('unordered: keyless messages run concurrently', async () => {
+    const r = await runBatch(messages(Array(40).fill(null)), { ordering: 'unordered', window: 10, handlerMs: () => 5 })
+    assertAtMostOnce(r.calls, 10)
+    assert.ok(Math.max(...r.calls.map((c) => c.concurrent)) === 10)
+  })
+
+  it('MAX_IN_FLIGHT caps handler calls across partitions', async () => {
+    const limiter = new InFlightLimiter(4)
+    const runs = await Promise.all(
+      [0, 1, 2].map(() => runBatch(messages(keys(60, 60)), { ordering: 'unordered', window: 30, limiter, handlerMs: () => 2 })),
+    )
+    for (const r of runs) {
+      assert.equal(r.calls.length, 60)
+      assert.ok(r.maxInFlight <= 4, `in flight ${r.maxInFlight}`)
+    }
+    assert.equal(limiter.count, 0, 'every slot released')
+  })
+
+  for (const ordering of ['partition', 'key'] as const) {
+    it(`${ordering}: a failed commit stops the batch; only covered messages ran, the resolved offset is a finished prefix`, async () => {
+      const r = await runBatch(messages(keys(100, 5)), { ordering, window: 10, handlerMs: () => 1, failCommitFrom: 35 })
+      assertAtMostOnce(r.calls, 10)
+      const last = Math.max(...r.calls.map((c) => c.offset))
+      assert.ok(last < 35, `processed up to ${last}`)
+      assert.equal(r.calls.length, last + 1, 'a prefix, nothing skipped')
+      assert.deepEqual(r.resolved, [String(last)])
+      assert.equal(r.atRiskAfter, 0)
+    })
+  }
+
+  it('messages fetched again below the processed position are never handed over', async () => {
+    for (const ordering of ['partition', 'key', 'unordered'] as const) {
+      const r = await runBatch(messages(keys(20, 3), 100), { ordering, window: 5, position: { next: 110, perMessageMs: 0 } })
+      assert.deepEqual(r.calls.map((c) => c.offset).sort((a, b) => a - b), Array.from({ length: 10 }, (_, i) => 110 + i))
+      assert.ok(r.commits[0]! > 110, 'no commit behind the processed position')
+    }
+  })
+
+  for (const ordering of ['partition', 'key', 'unordered'] as const) {
+    it(`${ordering}: at the shutdown deadline, running calls are abandoned and the covered rest is dropped, each counted`, async () => {
+      const deadline = new AbortController()
+      setTimeout(() => deadline.abort(new Error('deadline')), 30)
+      const r = await runBatch(messages(keys(50, 50)), {
+        ordering,
+        window: 10,
+        deadline: deadline.signal,
+        handlerMs: () => 20,
+      })
+      assertAtMostOnce(r.calls, 10)
+      const covered = r.committer.acked
+      // Every covered message either ran or was dropped; none is left silently.
+      assert.equal(r.calls.length + r.dropped.length, covered, `ran ${r.calls.length}, dropped ${r.dropped.length}, covered ${covered}`)
+      assert.equal(r.atRiskAfter, 0)
+    })
+  }
+})
