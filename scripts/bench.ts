@@ -9,7 +9,9 @@
  *   - the service with NO tuning variable (defaults: sync, COMMIT_WINDOW=1, all partitions);
  *   - COMMIT_WINDOW=1 with explicit PARTITION_CONCURRENCY values, and plain kafkajs awaiting one
  *     commit per message (the reference for COMMIT_WINDOW=1);
- *   - the sweep: sync COMMIT_WINDOW 1, 10, 100, 1000; async; auto.
+ *   - the sweep: sync COMMIT_WINDOW 1, 10, 100, 1000; async; auto;
+ *   - I/O-bound handlers (awaiting 5, 20, 100 ms): defaults, partition and key order at a few
+ *     windows with MAX_IN_FLIGHT=200, each against its limit min(cap, partitions × window) ÷ latency.
  *
  * The pieces: scripts/bench/cases.ts (what runs), brokers.ts, probe.ts (raw commit round
  * trip), ceiling.ts + ceiling-child.ts, service-run.ts, counters.mjs (--diagnose), stats.ts,
@@ -34,7 +36,7 @@ import { Kafka, logLevel } from 'kafkajs'
 import { produce } from '../harness/kafka-tools.ts'
 import { ROOT } from '../harness/service-process.ts'
 import { checkKafkaPrerequisites, startKafka, startMock, type BenchBroker } from './bench/brokers.ts'
-import { casesFor, type BenchCase } from './bench/cases.ts'
+import { casesFor, ioCases, ioLimit, type BenchCase } from './bench/cases.ts'
 import { runCeiling } from './bench/ceiling.ts'
 import { svgChart } from './bench/plot.ts'
 import { probeRtt } from './bench/probe.ts'
@@ -139,7 +141,9 @@ async function runSection(kind: 'mock' | 'kafka', o: Options): Promise<Section> 
       log(`+${rttMs} ms: raw ApiVersions ${probe.apiVersionsMs.toFixed(3)} ms, raw OffsetCommit of ${PARTITIONS} partitions ${probe.commitMs.toFixed(3)} ms (p50 of 100)`)
       const group: CaseResult[] = []
       let k = 0
-      for (const c of casesFor(PARTITIONS, o.quick)) {
+      // The I/O-bound cases run once, at the broker's own round trip (their time is the handler's).
+      const cases = rttMs === broker.rtts[0] ? [...casesFor(PARTITIONS, o.quick), ...ioCases(o.quick)] : casesFor(PARTITIONS, o.quick)
+      for (const c of cases) {
         if (!want(c)) continue
         const groupId = `bench-${run}-${rttMs}ms-${k++}`
         log(`+${rttMs} ms: ${caseName(c)}`)
@@ -147,7 +151,11 @@ async function runSection(kind: 'mock' | 'kafka', o: Options): Promise<Section> 
           c.kind === 'service'
             ? await runService(o.nodeOptions ? { ...c, env: { ...c.env, NODE_OPTIONS: o.nodeOptions } } : c, { brokers: broker.bootstrap, topic: TOPIC, groupId, expected, budgetMs, rttMs, diagnose: o.diagnose })
             : await runCeiling({ brokers: broker.bootstrap, topic: TOPIC, groupId, expected, concurrency: PARTITIONS, budgetMs, commitEach: c.kind === 'reference', json: true, rttMs, diagnose: o.diagnose })
-        log(`   ${r.msgPerSec} msg/s${r.complete ? '' : ' (budget)'}, peak RSS ${r.peakRssMb} MB, SIGTERM→exit ${r.sigtermToExitMs} ms`)
+        if (r.io && c.kind === 'service') {
+          r.io.limit = Math.round(ioLimit(r.io, c.window, PARTITIONS))
+          r.io.limitRatio = Math.round((r.msgPerSec / r.io.limit) * 100) / 100
+        }
+        log(`   ${r.msgPerSec} msg/s${r.io ? ` (${r.io.limitRatio} × limit ${r.io.limit})` : ''}${r.complete ? '' : ' (budget)'}, peak RSS ${r.peakRssMb} MB, SIGTERM→exit ${r.sigtermToExitMs} ms`)
         group.push(r)
         load.push(loadavg()[0]!)
       }

@@ -14,6 +14,8 @@ export interface ServiceCase {
   defaults: boolean
   /** Variables beyond the four every case sets. */
   env: Record<string, string>
+  /** I/O-bound cases: the handler awaits this long (BENCH_HANDLER_MS). */
+  io?: { handlerMs: number; ordering: 'partition' | 'key' | 'unordered'; maxInFlight: number }
 }
 
 export type BenchCase = { kind: 'ceiling' } | { kind: 'reference' } | ({ kind: 'service' } & ServiceCase)
@@ -31,6 +33,42 @@ const sync = (window: number, extra: Record<string, string> = {}, concurrency = 
   defaults: false,
   env: { COMMIT_WINDOW: String(window), ...extra },
 })
+
+/** The service's defaults that the I/O cases' limit depends on. */
+const DEFAULT_MAX_IN_FLIGHT = 100
+
+/**
+ * I/O-bound handlers (awaiting 5, 20, 100 ms, as a payment, e-mail or webhook handler does):
+ * defaults, then partition and key order at a few windows with a cap of 200. `quick`: 20 ms only.
+ */
+export function ioCases(quick: boolean): BenchCase[] {
+  const out: BenchCase[] = []
+  for (const ms of quick ? [20] : [5, 20, 100]) {
+    const io = (ordering: 'partition' | 'key', window: number | undefined, cap: number | undefined): BenchCase => ({
+      kind: 'service',
+      name: `I/O ${ms} ms: ${window === undefined ? 'defaults' : `${ordering}, COMMIT_WINDOW=${window}, MAX_IN_FLIGHT=${cap}`}`,
+      mode: 'sync',
+      window: window ?? 1,
+      concurrency: 'all',
+      defaults: false,
+      env: {
+        BENCH_HANDLER_MS: String(ms),
+        ...(window === undefined ? {} : { ORDERING: ordering, COMMIT_WINDOW: String(window), MAX_IN_FLIGHT: String(cap) }),
+      },
+      io: { handlerMs: ms, ordering: window === undefined ? 'partition' : ordering, maxInFlight: cap ?? DEFAULT_MAX_IN_FLIGHT },
+    })
+    out.push(io('partition', undefined, undefined))
+    if (!quick) out.push(io('partition', 100, 200), io('key', 10, 200))
+    out.push(io('key', 100, 200))
+  }
+  return out
+}
+
+/** msg/s an I/O case can reach at most: min(cap, partitions × per-partition concurrency) ÷ latency. */
+export function ioLimit(io: { handlerMs: number; ordering: string; maxInFlight: number }, window: number, partitions: number): number {
+  const perPartition = io.ordering === 'partition' ? 1 : window
+  return (Math.min(io.maxInFlight, partitions * perPartition) * 1000) / io.handlerMs
+}
 
 /** Every case at one RTT. `quick` keeps the headline ones (CI: minutes, no timing asserted). */
 export function casesFor(partitions: number, quick: boolean): BenchCase[] {

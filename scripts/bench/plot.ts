@@ -45,7 +45,7 @@ export function svgChart(title: string, series: Series[]): string {
   for (const s of series) {
     const ceiling = s.results.find((r) => r.kind === 'ceiling')
     if (ceiling) p.push(`<line x1="${L}" x2="${L + pw}" y1="${y(ceiling.msgPerSec)}" y2="${y(ceiling.msgPerSec)}" stroke="${s.color}" stroke-dasharray="6 4"/>`)
-    const pts = s.results.filter((r) => r.mode === 'sync' && r.concurrency === 'all' && r.window && WINDOWS.includes(r.window)).sort((a, b) => a.window! - b.window!)
+    const pts = s.results.filter((r) => r.mode === 'sync' && !r.io && r.concurrency === 'all' && r.window && WINDOWS.includes(r.window)).sort((a, b) => a.window! - b.window!)
     const byWindow = new Map(pts.map((r) => [r.window!, r]))
     const line = [...byWindow.values()]
     if (line.length) {

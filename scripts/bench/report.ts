@@ -9,7 +9,20 @@ export function windowOneBound(s: Section, rttMs: number): number | null {
   return ms ? (s.partitions * 1000) / ms : null
 }
 
-export function table(results: CaseResult[]): string {
+/** The I/O-bound cases: msg/s against min(MAX_IN_FLIGHT, partitions × concurrency) ÷ latency. */
+export function ioTable(results: CaseResult[]): string {
+  const rows = results.filter((r) => r.io)
+  if (rows.length === 0) return ''
+  const head = '| case | handler | msg/s | limit min(cap, partitions × window) ÷ latency | × limit | CPU µs/msg | commits/s | peak RSS MB | SIGTERM→exit ms |'
+  const sep = '|' + '---|'.repeat(9)
+  const lines = rows.map((r) => `| ${r.name} | ${r.io!.handlerMs} ms await | ${r.msgPerSec}${r.complete ? '' : ' (budget)'} | ${r.io!.limit} | ${fmt(r.io!.limitRatio, 2)} | ${fmt(r.cpuUsPerMsg, 1)} | ${fmt(r.commitsPerSec)} | ${fmt(r.peakRssMb, 0)} | ${fmt(r.sigtermToExitMs)}${r.exitCode === 0 ? '' : ` (exit ${r.exitCode})`} |`)
+  return [head, sep, ...lines].join('\n')
+}
+
+const cpuBound = (results: CaseResult[]) => results.filter((r) => !r.io)
+
+export function table(all: CaseResult[]): string {
+  const results = cpuBound(all)
   const head =
     '| case | RTT added | messages | msg/s | × ceiling | × partitions÷commit RTT | × partitions÷commit RTT without run-queue wait (est.) | CPU µs/msg | × ceiling by CPU | run-queue wait µs/msg | commit p50 ms | commit p99 ms | peak RSS MB | start→ready ms | group join ms (broker) | SIGTERM→exit ms |'
   const sep = '|' + '---|'.repeat(16)
@@ -58,7 +71,16 @@ interface Target {
 /** The targets of a section, measured in this run (never asserted by a test). */
 export function targets(s: Section): Target[] {
   const out: Target[] = []
-  const svc = s.results.filter((r) => r.kind === 'service')
+  const svc = s.results.filter((r) => r.kind === 'service' && !r.io)
+  const key = s.results.find((r) => r.io?.handlerMs === 20 && r.io.ordering === 'key' && r.window === 100 && r.io.maxInFlight === 200)
+  if (key) {
+    const dflt = s.results.find((r) => r.io?.handlerMs === 20 && r.name.endsWith('defaults'))
+    out.push({
+      target: 'I/O 20 ms, ORDERING=key, COMMIT_WINDOW=100, MAX_IN_FLIGHT=200 ≥ 0.8 × min(cap, partitions × window) ÷ latency',
+      met: key.io!.limitRatio >= 0.8,
+      result: `${key.msgPerSec} msg/s = ${fmt(key.io!.limitRatio, 2)} × ${key.io!.limit}${dflt ? `; defaults ${dflt.msgPerSec} msg/s (${fmt(dflt.io!.limitRatio, 2)} × ${dflt.io!.limit})` : ''}`,
+    })
+  }
   for (const rtt of Object.keys(s.rtts).map(Number)) {
     const d = s.results.find((r) => r.defaults && r.rttMs === rtt)
     const bound = windowOneBound(s, rtt)
@@ -104,6 +126,7 @@ export function sectionMarkdown(s: Section): string {
     .map(([rtt, p]) => `+${rtt} ms → ApiVersions ${fmt(p.apiVersionsMs, 3)} ms, OffsetCommit (${s.partitions} partitions) ${fmt(p.commitMs, 3)} ms`)
     .join('; ')
   const counters = countersTable(s.results)
+  const io = ioTable(s.results)
   return [
     `## ${s.brokerLabel} — Node ${s.node}${s.quick ? ' (quick)' : ''}`,
     '',
@@ -111,6 +134,7 @@ export function sectionMarkdown(s: Section): string {
     '',
     table(s.results),
     '',
+    ...(io ? ['I/O-bound handlers (the bench handler awaits a timer; first to last handler call):', '', io, ''] : []),
     targetsTable(s),
     '',
     ...(counters ? ['Where the time goes (--diagnose: kafkajs fetch rounds counted inside the service):', '', counters, ''] : []),
@@ -121,7 +145,8 @@ export function sectionMarkdown(s: Section): string {
 }
 
 /** The headline columns only (docs/benchmarks.md): the full table is in bench-results/bench.md. */
-export function compactTable(results: CaseResult[]): string {
+export function compactTable(all: CaseResult[]): string {
+  const results = cpuBound(all)
   const head = '| case | RTT added | msg/s | × ceiling | × partitions÷commit RTT | CPU µs/msg | × ceiling by CPU | run-queue wait µs/msg | commit p50 ms | peak RSS MB | start→ready ms | SIGTERM→exit ms |'
   const sep = '|' + '---|'.repeat(12)
   const rows = results.map((r) =>

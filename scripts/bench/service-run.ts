@@ -93,6 +93,7 @@ export async function runService(c: ServiceCase, o: RunOptions): Promise<CaseRes
     return {
       ...(stderr.length ? { stderr } : {}),
       name: c.name,
+      ...(c.io ? { io: { ...c.io, limit: 0, limitRatio: 0 } } : {}),
       kind: 'service',
       mode: c.mode,
       window: c.mode === 'sync' ? c.window : null,

@@ -4,6 +4,8 @@ export type CaseKind = 'ceiling' | 'reference' | 'service'
 
 export interface CaseResult {
   name: string
+  /** I/O-bound cases: handler latency, and msg/s ÷ min(cap, partitions × concurrency) ÷ latency. */
+  io?: { handlerMs: number; ordering: string; maxInFlight: number; limit: number; limitRatio: number }
   kind: CaseKind
   /** The service's COMMIT_MODE (null for the kafkajs clients). */
   mode: 'sync' | 'async' | 'auto' | null
