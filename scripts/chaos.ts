@@ -7,12 +7,14 @@
  *
  *   npm run chaos                          Apache Kafka, 3 KRaft nodes (KAFKA_VERSION=<v> picks
  *                                          the version): sync w=1, sync w=20 with a slow handler
- *                                          (the loss run), async, auto
+ *                                          (the loss run), the same with ORDERING=key (per-key
+ *                                          order checked across the group), async, auto
  *   npm run chaos -- --broker=mock         the same runs on librdkafka's mock cluster, with
  *                                          request-level errors and RTT
  *   npm run chaos -- --short               brief runs (results printed, not written)
  *   npm run chaos -- --modes=sync:1,auto   chosen runs only (printed, not written);
- *                                          sync:20:slow = window 20 with the slow handler
+ *                                          sync:20:slow = window 20 with the slow handler,
+ *                                          sync:20:slow:key = the same with ORDERING=key
  *
  * Exit code 1 when a sync run fails its assertion (a duplicate, or loss above the bound).
  */
@@ -29,17 +31,19 @@ export { openBroker } from './chaos/cluster.ts'
 /** Handler time per message in the loss run (the consumer keeps up at 1.5x the arrival rate per partition). */
 const SLOW_HANDLER_MS = 20
 
-type Run = Pick<ChaosOptions, 'mode' | 'window' | 'handlerMs' | 'killAtRisk'>
+type Run = Pick<ChaosOptions, 'mode' | 'window' | 'handlerMs' | 'killAtRisk' | 'ordering'>
 
-const DEFAULT_RUNS = 'sync:1,sync:20:slow,async,auto'
+const DEFAULT_RUNS = 'sync:1,sync:20:slow,sync:20:slow:key,async,auto'
 
 export function parseRuns(spec: string): Run[] {
   return spec.split(',').map((s) => {
-    const [mode, w, slow] = s.split(':')
-    if (mode !== 'sync' && mode !== 'async' && mode !== 'auto') throw new Error(`unknown mode in --modes: ${s} (sync[:window[:slow]], async, auto)`)
+    const [mode, w, slow, ordering] = s.split(':')
+    if (mode !== 'sync' && mode !== 'async' && mode !== 'auto') throw new Error(`unknown mode in --modes: ${s} (sync[:window[:slow[:key]]], async, auto)`)
     const window = Number(w ?? 1)
     if (!Number.isInteger(window) || window < 1) throw new Error(`bad window in --modes: ${s}`)
-    return slow === 'slow' ? { mode: mode as Mode, window, handlerMs: SLOW_HANDLER_MS, killAtRisk: true } : { mode: mode as Mode, window }
+    if (ordering !== undefined && (ordering !== 'key' || mode !== 'sync')) throw new Error(`bad ordering in --modes: ${s} (only sync:<window>:slow:key)`)
+    const base = slow === 'slow' ? { mode: mode as Mode, window, handlerMs: SLOW_HANDLER_MS, killAtRisk: true } : { mode: mode as Mode, window }
+    return ordering === 'key' ? { ...base, ordering: 'key' as const } : base
   })
 }
 
@@ -65,9 +69,9 @@ async function main(): Promise<void> {
         `${runs.length} runs, ${durationMs / 1000} s of streaming each at ${rate} msg/s, 6 partitions`,
     )
     for (const run of runs) {
-      console.log(`\n== ${run.mode} window=${run.window}${run.handlerMs ? ` handler ${run.handlerMs} ms/msg, SIGKILL while at risk` : ''}`)
+      console.log(`\n== ${run.mode} window=${run.window}${run.ordering ? ` ORDERING=${run.ordering}` : ''}${run.handlerMs ? ` handler ${run.handlerMs} ms/msg, SIGKILL while at risk` : ''}`)
       const r = await runChaos(broker, { ...run, durationMs, rate, logDir, ...(short ? { kafkaFaults: { freeze: false, elect: false } } : {}) })
-      console.log(`   produced=${r.produced} processed=${r.processed} duplicates=${r.duplicates} lost=${r.lost} bound=${r.bound} ${r.verdict}`)
+      console.log(`   produced=${r.produced} processed=${r.processed} duplicates=${r.duplicates} lost=${r.lost} bound=${r.bound}${r.keyOrder ? ` keys=${r.keyOrder.keys} out-of-order=${r.keyOrder.outOfOrder} same-key-overlaps=${r.keyOrder.overlaps}` : ''} ${r.verdict}`)
       console.log(`   ${details(r)}`)
       results.push(r)
     }
@@ -90,7 +94,7 @@ async function main(): Promise<void> {
   }
   const failed = results.filter((r) => r.verdict === 'FAIL')
   if (failed.length) {
-    console.error(`\nFAIL: ${failed.map((r) => `sync w=${r.window}: duplicates=${r.duplicates} lost=${r.lost} bound=${r.bound} drained=${r.drained}`).join('; ')}`)
+    console.error(`\nFAIL: ${failed.map((r) => `sync w=${r.window} ${r.ordering}: duplicates=${r.duplicates} lost=${r.lost} bound=${r.bound} drained=${r.drained}${r.keyOrder ? ` key order ${JSON.stringify(r.keyOrder)}` : ''}`).join('; ')}`)
     process.exitCode = 1
   }
 }

@@ -37,12 +37,13 @@ function windowLabel(r: ChaosResult): string {
 
 export function table(results: ChaosResult[]): string {
   return [
-    '| mode | window | handler | produced | processed | duplicates | lost | bound | at risk at SIGKILL | verdict |',
-    '|---|---:|---|---:|---:|---:|---:|---:|---:|---|',
+    '| mode | window | ordering | handler | produced | processed | duplicates | lost | bound | at risk at SIGKILL | key order (keys, out of order, same key at once) | verdict |',
+    '|---|---:|---|---|---:|---:|---:|---:|---:|---:|---|---|',
     ...results.map((r) => {
       const handler = r.handlerMs > 0 ? `${r.handlerMs} ms/msg` : 'log'
       const risk = r.kills.map((k) => k.atRisk).join(' + ') || '-'
-      return `| ${r.mode} | ${windowLabel(r)} | ${handler} | ${r.produced} | ${r.processed} | ${r.duplicates} | ${r.lost} | ${r.boundCoordinator ? `${r.bound} (${r.boundKills} + ${r.boundCoordinator})` : r.bound} | ${risk} | ${r.verdict} |`
+      const order = r.keyOrder ? `${r.keyOrder.keys}, ${r.keyOrder.outOfOrder}, ${r.keyOrder.overlaps}` : '-'
+      return `| ${r.mode} | ${windowLabel(r)} | ${r.mode === 'sync' ? (r.ordering ?? 'partition') : '-'} | ${handler} | ${r.produced} | ${r.processed} | ${r.duplicates} | ${r.lost} | ${r.boundCoordinator ? `${r.bound} (${r.boundKills} + ${r.boundCoordinator})` : r.bound} | ${risk} | ${order} | ${r.verdict} |`
     }),
   ].join('\n')
 }

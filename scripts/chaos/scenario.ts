@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url'
 import { committedOffsets, endOffsets, eventually, sleep } from '../../harness/kafka-tools.ts'
 import type { ChaosBroker, RunCluster } from './cluster.ts'
 import { Fleet, type Kill } from './fleet.ts'
+import { keyOrder, type KeyOrder } from './key-order.ts'
 import { Stream } from './stream.ts'
 import { tally, type Tally } from './tally.ts'
 import { kafkaTimeline, KAFKA_TIMELINE_MS, type KafkaFaultOptions } from './timeline-kafka.ts'
@@ -21,6 +22,8 @@ export type Mode = 'sync' | 'async' | 'auto'
 export interface ChaosOptions {
   mode: Mode
   window: number
+  /** ORDERING (sync); `key` runs also check per-key order and exclusivity across the group (key-order.ts). */
+  ordering?: 'partition' | 'key'
   /** Streaming time in ms; the fault timeline is scaled to it (faults that take their own time, e.g. a restart, may stretch it). */
   durationMs: number
   /** Messages per second the producer aims at. */
@@ -45,6 +48,9 @@ export interface ChaosResult extends Tally {
   broker: string
   mode: Mode
   window: number
+  ordering: 'partition' | 'key'
+  /** ORDERING=key runs: per-key order and exclusivity over every instance's calls. */
+  keyOrder?: KeyOrder
   handlerMs: number
   partitions: number
   kills: Kill[]
@@ -77,7 +83,8 @@ export async function runChaos(broker: ChaosBroker, opts: ChaosOptions): Promise
   const partitions = opts.partitions ?? 6
   const handlerMs = opts.handlerMs ?? 0
   const t0 = Date.now()
-  const tag = `${opts.mode}-${opts.window}-${process.pid}-${Date.now()}`
+  const ordering = opts.ordering ?? 'partition'
+  const tag = `${opts.mode}-${opts.window}${ordering === 'key' ? '-key' : ''}-${process.pid}-${Date.now()}`
   const topic = `chaos-${tag}`
   const group = `chaos-${tag}`
   const cluster = await broker.forRun(topic, partitions)
@@ -87,6 +94,7 @@ export async function runChaos(broker: ChaosBroker, opts: ChaosOptions): Promise
     KAFKA_GROUP_ID: group,
     COMMIT_MODE: opts.mode,
     COMMIT_WINDOW: String(opts.window),
+    ORDERING: ordering,
     AUTO_COMMIT_INTERVAL_MS: '5000',
     // 6 s is Apache Kafka's group.min.session.timeout.ms: a killed instance is noticed quickly.
     KAFKA_SESSION_TIMEOUT_MS: '6000',
@@ -156,11 +164,15 @@ export async function runChaos(broker: ChaosBroker, opts: ChaosOptions): Promise
     partitionOf: (id) => id % partitions,
     failedCommits: fleet.failedCommits(),
   })
-  const verdict = opts.mode === 'sync' ? (t.duplicates === 0 && t.lost <= t.bound && t.produced > 0 && drained ? 'PASS' : 'FAIL') : 'report'
+  const order = ordering === 'key' ? keyOrder(fleet.all.flatMap((i) => i.proc.consumed())) : undefined
+  const orderOk = !order || (order.outOfOrder === 0 && order.overlaps === 0 && order.unchecked === 0 && order.keys > 0)
+  const verdict = opts.mode === 'sync' ? (t.duplicates === 0 && t.lost <= t.bound && t.produced > 0 && drained && orderOk ? 'PASS' : 'FAIL') : 'report'
   return {
     broker: broker.description,
     mode: opts.mode,
     window: opts.window,
+    ordering,
+    ...(order ? { keyOrder: order } : {}),
     handlerMs,
     partitions,
     ...t,

@@ -22,6 +22,9 @@ export function weather(seq: number): string {
   })
 }
 
+/** The key of message `seq`: 97 keys, each on every partition (ORDERING=key runs have that many per partition to interleave). */
+export const keyOf = (seq: number): string => `k${seq % 97}`
+
 export class Stream {
   /** Ids whose send was acknowledged: "produced". */
   readonly acked = new Set<number>()
@@ -70,7 +73,7 @@ export class Stream {
       if (seqs.length > 0) {
         for (const s of seqs) this.attempted.add(s)
         await this.producer
-          .send({ topic: this.topic, acks: -1, timeout: 5000, messages: seqs.map((s) => ({ key: `s${s % STATIONS.length}`, partition, value: weather(s) })) })
+          .send({ topic: this.topic, acks: -1, timeout: 5000, messages: seqs.map((s) => ({ key: keyOf(s), partition, value: weather(s) })) })
           .then(
             () => seqs.forEach((s) => this.acked.add(s)),
             () => void this.failedSends++, // not acknowledged: not counted as produced (it may still appear)

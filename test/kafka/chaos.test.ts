@@ -39,3 +39,33 @@ test('chaos (short, 3-node Apache Kafka), sync: coordinator SIGKILL, instance SI
     await broker.close()
   }
 })
+
+test('chaos (short, 3-node Apache Kafka), sync ORDERING=key COMMIT_WINDOW=20, 20 ms handler: instance SIGKILL while at risk, coordinator SIGKILL, rebalances: no duplicate, per-key order kept, loss within the bound', { timeout: 300_000 }, async () => {
+  const lines: string[] = []
+  const broker = await openBroker('kafka', { log: () => undefined })
+  try {
+    const r = await runChaos(broker, {
+      mode: 'sync',
+      window: 20,
+      ordering: 'key',
+      handlerMs: 20,
+      killAtRisk: true,
+      durationMs: 25_000,
+      rate: 150,
+      kafkaFaults: { coordinatorKill: true, freeze: false, elect: false },
+      log: (l: string) => lines.push(l),
+    })
+    const summary = `${broker.description}\n${JSON.stringify({ ...r, faults: undefined })}\n${lines.join('\n')}`
+    assert.equal(r.coordinatorFaults, 1, summary)
+    assert.equal(r.kills.length, 1, summary)
+    assert.ok(r.produced > 1000, summary)
+    assert.ok(r.drained, `the remaining instance drained the topic\n${summary}`)
+    assert.equal(r.duplicates, 0, `never a message twice\n${summary}`)
+    assert.ok(r.lost <= r.bound, `lost ${r.lost} > bound ${r.bound}\n${summary}`)
+    assert.ok(r.keyOrder && r.keyOrder.keys > 50, `the calls carried their keys\n${summary}`)
+    assert.deepEqual({ ...r.keyOrder, keys: 0 }, { keys: 0, outOfOrder: 0, overlaps: 0, unchecked: 0 }, summary)
+    assert.equal(r.verdict, 'PASS', summary)
+  } finally {
+    await broker.close()
+  }
+})
