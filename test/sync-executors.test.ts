@@ -128,6 +128,14 @@ describe('executors', () => {
     assert.ok(peak > 10 && peak <= 20, `peak concurrency ${peak}`)
   })
 
+  it('key: a handler that fails or times out costs only its own message; the loop goes on', async () => {
+    const r = await runBatch(messages(keys(100, 9)), { ordering: 'key', window: 10, handlerMs: () => 1, outcome: (o) => (o % 5 === 0 ? 'failed' : 'ok') })
+    assertAtMostOnce(r.calls, 10)
+    assertKeyOrder(r.calls)
+    assert.equal(r.calls.length, 100)
+    assert.deepEqual(r.resolved, ['99'])
+  })
+
   it('key: messages without a key keep their order among themselves, one at a time', async () => {
     const r = await runBatch(messages([null, 'a', null, 'b', null, null, 'a']), { ordering: 'key', window: 7, handlerMs: (o) => 7 - o })
     assertKeyOrder(r.calls)
