@@ -31,27 +31,24 @@ export class MessageTracing {
     const parent = raw.headers ? this.propagator.extract(ROOT_CONTEXT, raw.headers, headerGetter) : ROOT_CONTEXT
     const fetched = fetchedAt(raw)
     const now = Date.now()
-    const span = this.tracer.startSpan(
-      `${topic} process`,
-      {
-        kind: SpanKind.CONSUMER,
-        startTime: fetched ?? now,
-        attributes: {
-          'messaging.system': 'kafka',
-          'messaging.operation.type': 'process',
-          'messaging.operation.name': 'process',
-          'messaging.destination.name': topic,
-          'messaging.destination.partition.id': String(partition),
-          'messaging.kafka.offset': Number(raw.offset),
-          'messaging.consumer.group.name': this.groupId,
-          ...(raw.key ? { 'messaging.kafka.message.key': raw.key.toString('utf8') } : {}),
-        },
-      },
-      parent,
-    )
-    // The wait before the handler: from the fetch (when the consumer marked it) to now, which in
-    // COMMIT_MODE=sync is after the commit covering this message was acknowledged.
-    span.addEvent('handler start', fetched === undefined ? {} : { 'amo.wait_before_handler_ms': now - fetched }, now)
+    const span = this.tracer.startSpan(`${topic} process`, { kind: SpanKind.CONSUMER, startTime: fetched ?? now }, parent)
+    // The attributes only on a span that is recorded: a span sampled out costs no attribute work
+    // (the standard samplers do not read attributes; a custom one would not see these).
+    if (span.isRecording()) {
+      span.setAttributes({
+        'messaging.system': 'kafka',
+        'messaging.operation.type': 'process',
+        'messaging.operation.name': 'process',
+        'messaging.destination.name': topic,
+        'messaging.destination.partition.id': String(partition),
+        'messaging.kafka.offset': Number(raw.offset),
+        'messaging.consumer.group.name': this.groupId,
+      })
+      if (raw.key) span.setAttribute('messaging.kafka.message.key', raw.key.toString('utf8'))
+      // The wait before the handler: from the fetch (when the consumer marked it) to now, which in
+      // COMMIT_MODE=sync is after the commit covering this message was acknowledged.
+      span.addEvent('handler start', fetched === undefined ? {} : { 'amo.wait_before_handler_ms': now - fetched }, now)
+    }
     return new MessageSpan(span, trace.setSpan(parent, span))
   }
 }

@@ -19,7 +19,7 @@ import type { TracingOptions } from './options.ts'
 import { createSampler } from './sampler.ts'
 
 /** How long the exit waits for the last spans to be exported. */
-const FLUSH_TIMEOUT_MS = 3000
+const FLUSH_TIMEOUT_MS = 1000
 
 export interface Tracing {
   readonly options: TracingOptions
