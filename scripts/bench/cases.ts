@@ -72,7 +72,11 @@ export function casesFor(partitions: number, quick: boolean): BenchCase[] {
   list.push({ kind: 'service', name: 'async', mode: 'async', window: 1, concurrency: 'all', defaults: false, env: { COMMIT_MODE: 'async' } })
   list.push({ kind: 'service', name: 'auto', mode: 'auto', window: 1, concurrency: 'all', defaults: false, env: { COMMIT_MODE: 'auto' } })
   // What tracing costs: the defaults and COMMIT_WINDOW=1000, off (the rows above) and on.
-  for (const base of [{ name: 'defaults', window: 1, env: {} }, { name: 'sync, COMMIT_WINDOW=1000', window: 1000, env: { COMMIT_WINDOW: '1000' } }]) {
+  const bases: Array<{ name: string; window: number; env: Record<string, string> }> = [
+    { name: 'defaults', window: 1, env: {} },
+    { name: 'sync, COMMIT_WINDOW=1000', window: 1000, env: { COMMIT_WINDOW: '1000' } },
+  ]
+  for (const base of bases) {
     for (const ratio of ['1.0', '0.01']) list.push(traced(base, ratio))
   }
   return list
