@@ -133,6 +133,14 @@ export class Zipkin {
     return (await res.json()) as ZipkinSpan[]
   }
 
+  /** The latest traces with a span of `serviceName` (GET /api/v2/traces). */
+  async traces(serviceName: string, limit: number): Promise<ZipkinSpan[][]> {
+    const q = new URLSearchParams({ serviceName, limit: String(limit), lookback: String(3_600_000) })
+    const res = await fetch(`http://127.0.0.1:${this.port}/api/v2/traces?${q}`, { signal: AbortSignal.timeout(5000) })
+    if (!res.ok) throw new Error(`Zipkin /api/v2/traces: HTTP ${res.status}`)
+    return (await res.json()) as ZipkinSpan[][]
+  }
+
   tail(n = 20): string {
     return this.lines.slice(-n).join('\n')
   }

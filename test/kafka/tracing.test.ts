@@ -8,12 +8,13 @@
  * jar is missing the file fails with what to install: it is never skipped.
  */
 import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import type { ApacheKafka } from '../../harness/brokers/apache-kafka/index.ts'
 import { freePort } from '../../harness/brokers/apache-kafka/ports.ts'
 import { eventually, produce } from '../../harness/kafka-tools.ts'
-import { startService } from '../../harness/service-process.ts'
+import { ROOT, startService } from '../../harness/service-process.ts'
 import { Zipkin, type ZipkinSpan } from '../../harness/zipkin.ts'
 import { startKafka, uniq } from './support.ts'
 
@@ -130,6 +131,40 @@ describe(`Apache Kafka ${process.env.KAFKA_VERSION ?? '(default)'} and Zipkin: t
     assert.ok(root, 'the message without context has a span')
     assert.equal(root.parentId, undefined, 'a root span')
     assert.equal(root.tags?.['messaging.kafka.offset'], '3')
+  })
+
+  it('end to end from the weather producer: each reading one trace, "<topic> send" (PRODUCER) then "<topic> process" (CONSUMER) below it', async () => {
+    const topic = uniq('weather')
+    await kafka.createTopic(topic, 2)
+    const tracing = { OTEL_TRACES_EXPORTER: 'zipkin', OTEL_EXPORTER_ZIPKIN_ENDPOINT: zipkin.spansUrl }
+    const produced = spawnSync(process.execPath, ['dist/producer/weather.js'], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', KAFKA_BROKERS: kafka.bootstrap.join(','), KAFKA_TOPICS: topic, PRODUCER_COUNT: '8', PRODUCER_INTERVAL_MS: '10', ...tracing },
+      encoding: 'utf8',
+      timeout: 60_000,
+    })
+    assert.equal(produced.status, 0, `the producer failed:\n${produced.stdout}\n${produced.stderr}`)
+    const svc = startService({ KAFKA_BROKERS: kafka.bootstrap.join(','), KAFKA_TOPICS: topic, KAFKA_GROUP_ID: `g-${topic}`, ...tracing })
+    try {
+      assert.ok(await eventually(() => svc.consumed().length >= 8, 60_000), `consumed ${svc.consumed().length}/8\n${svc.tail()}`)
+    } finally {
+      assert.equal((await svc.stop('SIGTERM')).code, 0, svc.tail())
+    }
+    let traces: ZipkinSpan[][] = []
+    const whole = (t: ZipkinSpan[]) => t.some((s) => s.name === `${topic} send`) && t.some((s) => s.name === `${topic} process`)
+    assert.ok(
+      await eventually(async () => (traces = (await zipkin.traces('weather-producer', 50)).filter(whole)).length >= 8, 20_000, 250),
+      `${traces.length} of 8 readings have a trace with both spans in Zipkin`,
+    )
+    for (const t of traces) {
+      const send = t.find((s) => s.name === `${topic} send`)!
+      const processed = t.find((s) => s.name === `${topic} process`)!
+      assert.equal(send.kind, 'PRODUCER')
+      assert.equal(send.localEndpoint?.serviceName, 'weather-producer')
+      assert.equal(processed.parentId, send.id, 'the consumer span is a child of the producer span')
+      assert.equal(processed.localEndpoint?.serviceName, 'amo-consumer')
+      assert.equal(processed.tags?.['messaging.kafka.message.key'], send.tags?.['messaging.kafka.message.key'])
+    }
   })
 
   it('OTEL_TRACES_EXPORTER=otlp to an endpoint where nothing listens: every message processed, no error line, exit 0', async () => {
