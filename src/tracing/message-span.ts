@@ -30,8 +30,8 @@ export class MessageTracing {
   start(topic: string, partition: number, raw: KafkaMessage): MessageSpan {
     const parent = raw.headers ? this.propagator.extract(ROOT_CONTEXT, raw.headers, headerGetter) : ROOT_CONTEXT
     const fetched = fetchedAt(raw)
-    const now = Date.now()
-    const span = this.tracer.startSpan(`${topic} process`, { kind: SpanKind.CONSUMER, startTime: fetched ?? now }, parent)
+    // Starts at the fetch when the consumer marked it, else now (the SDK's own precise clock).
+    const span = this.tracer.startSpan(`${topic} process`, fetched === undefined ? { kind: SpanKind.CONSUMER } : { kind: SpanKind.CONSUMER, startTime: fetched }, parent)
     // The attributes only on a span that is recorded: a span sampled out costs no attribute work
     // (the standard samplers do not read attributes; a custom one would not see these).
     if (span.isRecording()) {
@@ -47,7 +47,7 @@ export class MessageTracing {
       if (raw.key) span.setAttribute('messaging.kafka.message.key', raw.key.toString('utf8'))
       // The wait before the handler: from the fetch (when the consumer marked it) to now, which in
       // COMMIT_MODE=sync is after the commit covering this message was acknowledged.
-      span.addEvent('handler start', fetched === undefined ? {} : { 'amo.wait_before_handler_ms': now - fetched }, now)
+      span.addEvent('handler start', fetched === undefined ? {} : { 'amo.wait_before_handler_ms': Date.now() - fetched })
     }
     return new MessageSpan(span, trace.setSpan(parent, span))
   }
