@@ -109,6 +109,7 @@ describe(`Apache Kafka ${process.env.KAFKA_VERSION ?? '(default)'} and Zipkin: t
 
     // The failing handler: status ERROR with the reason, and the log line carries the trace id.
     const [failed] = (await spansOf(failing.traceId, 2)).filter((s) => s.name === `${topic} process`)
+    t.diagnostic(`Zipkin trace ${failing.traceId} (failing handler): ${JSON.stringify({ name: failed?.name, id: failed?.id, parentId: failed?.parentId, tags: failed?.tags })}`)
     assert.equal(failed?.parentId, failing.spanId)
     assert.equal(failed?.tags?.['otel.status_code'], 'ERROR')
     assert.match(failed?.tags?.error ?? '', /handler failed.*payment declined/)
@@ -165,6 +166,17 @@ describe(`Apache Kafka ${process.env.KAFKA_VERSION ?? '(default)'} and Zipkin: t
       assert.equal(processed.localEndpoint?.serviceName, 'amo-consumer')
       assert.equal(processed.tags?.['messaging.kafka.message.key'], send.tags?.['messaging.kafka.message.key'])
     }
+  })
+
+  it('without Java the Zipkin harness fails, saying what to install (the test fails, never skips)', () => {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', "import('./harness/zipkin.ts').then((m) => m.Zipkin.start())"], {
+      cwd: ROOT,
+      env: { PATH: '/nonexistent', HOME: process.env.HOME ?? '' },
+      encoding: 'utf8',
+      timeout: 60_000,
+    })
+    assert.notEqual(r.status, 0)
+    assert.match(r.stderr, /ZipkinError: Zipkin needs Java: .*openjdk-17-jdk-headless/)
   })
 
   it('OTEL_TRACES_EXPORTER=otlp to an endpoint where nothing listens: every message processed, no error line, exit 0', async () => {
