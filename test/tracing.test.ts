@@ -18,6 +18,7 @@ import { createDecoder } from '../src/message/decode.ts'
 import type { Handler } from '../src/message/handler.ts'
 import { processMessage, type ProcessDeps } from '../src/message/process.ts'
 import { createMetrics, PartitionMetrics } from '../src/metrics.ts'
+import { diagLogger } from '../src/tracing/diag.ts'
 import { keepFetchTimes, markFetched } from '../src/tracing/fetched.ts'
 import { MessageTracing, messageTracing, setMessageTracing } from '../src/tracing/message-span.ts'
 import { tracingOptions } from '../src/tracing/options.ts'
@@ -195,6 +196,25 @@ describe('tracing options and SDK start', () => {
     await t.shutdown()
     assert.equal(messageTracing(), undefined)
     assert.deepEqual(propagation.fields(), [])
+  })
+
+  it('the SDK diagnostics: at warn at most, each kind once per interval with the count held back', () => {
+    const { log, lines } = memoryLog()
+    let t = 0
+    const diag = diagLogger(log, 60_000, () => t)
+    for (let i = 0; i < 50; i++) diag.error('{"message":"connect ECONNREFUSED 127.0.0.1:9"}')
+    diag.warn('Dropped 12 spans because maxQueueSize reached')
+    diag.warn('Dropped 40 spans because maxQueueSize reached')
+    t = 60_000
+    diag.error('{"message":"connect ECONNREFUSED 127.0.0.1:9"}')
+    assert.deepEqual(
+      lines.map((l) => [l.level, l.msg, l.heldBack]),
+      [
+        [40, '{"message":"connect ECONNREFUSED 127.0.0.1:9"}', undefined],
+        [40, 'Dropped 12 spans because maxQueueSize reached', undefined],
+        [40, '{"message":"connect ECONNREFUSED 127.0.0.1:9"}', 49],
+      ],
+    )
   })
 
   it('samplers: ratio 0.01 keeps about 1 root in 100, parent-based follows the parent', () => {

@@ -5,7 +5,7 @@
  * registered globally so that a handler's own instrumentation joins the message's trace.
  * Nothing is started when OTEL_TRACES_EXPORTER=none.
  */
-import { context, diag, DiagLogLevel, propagation, trace, type DiagLogger } from '@opentelemetry/api'
+import { context, diag, DiagLogLevel, propagation, trace } from '@opentelemetry/api'
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks'
 import { W3CTraceContextPropagator } from '@opentelemetry/core'
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http'
@@ -13,6 +13,7 @@ import { ZipkinExporter } from '@opentelemetry/exporter-zipkin'
 import { resourceFromAttributes } from '@opentelemetry/resources'
 import { BatchSpanProcessor, TracerProvider, type SpanExporter } from '@opentelemetry/sdk-trace'
 import type { Logger } from 'pino'
+import { diagLogger } from './diag.ts'
 import { keepFetchTimes } from './fetched.ts'
 import { MessageTracing, setMessageTracing } from './message-span.ts'
 import type { TracingOptions } from './options.ts'
@@ -31,13 +32,6 @@ function exporterFor(options: TracingOptions): SpanExporter {
   return options.exporter === 'otlp'
     ? new OTLPTraceExporter({ url: options.url })
     : new ZipkinExporter({ url: options.url, serviceName: options.serviceName })
-}
-
-/** The SDK's own diagnostics (a failed export, say) as log lines; never above warn. */
-function diagLogger(log: Logger): DiagLogger {
-  const line = (level: 'warn' | 'debug') => (message: string, ...args: unknown[]) =>
-    log[level]({ component: 'opentelemetry', detail: args.map((a) => (a instanceof Error ? a.message : String(a))).join(' ') || undefined }, message)
-  return { error: line('warn'), warn: line('warn'), info: line('debug'), debug: line('debug'), verbose: line('debug') }
 }
 
 /**
