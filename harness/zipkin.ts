@@ -7,7 +7,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { homedir } from 'node:os'
+import { homedir, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { freePort } from './brokers/apache-kafka/ports.ts'
@@ -15,6 +15,8 @@ import { checkJava, javaBin } from './brokers/apache-kafka/jvm.ts'
 
 export const ZIPKIN_VERSION = '3.5.1'
 const ARTIFACT = `io.zipkin:zipkin-server:${ZIPKIN_VERSION}:jar:exec`
+/** The plugin version the Kafka launcher's pom.xml pins. */
+const DEPENDENCY_PLUGIN = 'org.apache.maven.plugins:maven-dependency-plugin:3.8.1'
 const WATCHDOG = fileURLToPath(new URL('brokers/apache-kafka/watchdog.mjs', import.meta.url))
 
 export class ZipkinError extends Error {
@@ -24,6 +26,7 @@ export class ZipkinError extends Error {
 /** The local Maven repository (settings may move it; mvn says where). */
 function localRepository(): string {
   const r = spawnSync('mvn', ['-q', '-B', 'help:evaluate', '-Dexpression=settings.localRepository', '-DforceStdout'], {
+    cwd: tmpdir(),
     encoding: 'utf8',
     timeout: 300_000,
   })
@@ -36,7 +39,9 @@ export function resolveZipkinJar(): string {
   const rel = join('io', 'zipkin', 'zipkin-server', ZIPKIN_VERSION, `zipkin-server-${ZIPKIN_VERSION}-exec.jar`)
   const defaultJar = join(homedir(), '.m2', 'repository', rel)
   if (existsSync(defaultJar)) return defaultJar
-  const r = spawnSync('mvn', ['-q', '-B', 'dependency:get', `-Dartifact=${ARTIFACT}`, '-Dtransitive=false'], {
+  // Run outside any project directory: no pom.xml of ours is read.
+  const r = spawnSync('mvn', ['-q', '-B', `${DEPENDENCY_PLUGIN}:get`, `-Dartifact=${ARTIFACT}`, '-Dtransitive=false'], {
+    cwd: tmpdir(),
     encoding: 'utf8',
     timeout: 600_000,
   })
