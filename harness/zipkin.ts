@@ -10,6 +10,7 @@ import { existsSync } from 'node:fs'
 import { homedir, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { stripVTControlCharacters } from 'node:util'
 import { freePort } from './brokers/apache-kafka/ports.ts'
 import { checkJava, javaBin } from './brokers/apache-kafka/jvm.ts'
 
@@ -25,12 +26,13 @@ export class ZipkinError extends Error {
 
 /** The local Maven repository (settings may move it; mvn says where). */
 function localRepository(): string {
-  const r = spawnSync('mvn', ['-q', '-B', 'help:evaluate', '-Dexpression=settings.localRepository', '-DforceStdout'], {
+  const r = spawnSync('mvn', ['-q', '-B', '-Dstyle.color=never', 'help:evaluate', '-Dexpression=settings.localRepository', '-DforceStdout'], {
     cwd: tmpdir(),
     encoding: 'utf8',
     timeout: 300_000,
   })
-  const path = r.status === 0 ? r.stdout.trim() : ''
+  // mvn may colour even -q output: strip the escapes, keep the last line.
+  const path = r.status === 0 ? (stripVTControlCharacters(r.stdout).trim().split('\n').at(-1) ?? '').trim() : ''
   return path && existsSync(path) ? path : join(homedir(), '.m2', 'repository')
 }
 
