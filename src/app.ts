@@ -9,6 +9,7 @@ import configPlugin from './plugins/config.ts'
 import consumerPlugin from './plugins/consumer.ts'
 import healthPlugin from './plugins/health.ts'
 import metricsPlugin from './plugins/metrics.ts'
+import tracingPlugin from './plugins/tracing.ts'
 
 export interface BuildAppOptions {
   /** Environment to configure from (default: process.env). */
@@ -23,6 +24,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   const app = Fastify({ loggerInstance: opts.logger })
   await app.register(configPlugin, opts.env ? { env: opts.env } : {})
   await app.register(metricsPlugin, opts.registry ? { registry: opts.registry } : {})
+  await app.register(tracingPlugin)
   await app.register(consumerPlugin, { autoStart: opts.startConsumer !== false })
   await app.register(healthPlugin)
   return app as unknown as FastifyInstance

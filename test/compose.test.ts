@@ -231,6 +231,19 @@ describe('docker-compose.yml', () => {
     assert.ok(hosts.includes('deploy/prometheus/alerts.yml'), `the alert rules are loaded, got ${hosts.join(', ')}`)
   })
 
+  it('has Zipkin (pinned, UI port 9411) and traces consumer and producer into it by the OTEL_* variables', () => {
+    const zipkin = service('zipkin')
+    assert.match(zipkin.image ?? '', /^openzipkin\/zipkin:\d+\.\d+\.\d+$/, 'a pinned Zipkin image')
+    assert.ok((zipkin.ports ?? []).some((p) => String(p).startsWith('9411:9411')), 'the UI and API on localhost:9411')
+    for (const [name, serviceName] of [['consumer', 'amo-consumer'], ['producer', 'weather-producer']] as const) {
+      const env = envMap(service(name))
+      assert.equal(interpolateDefault(env.get('OTEL_TRACES_EXPORTER') ?? ''), 'zipkin', `${name}: tracing on by default`)
+      assert.equal(env.get('OTEL_EXPORTER_ZIPKIN_ENDPOINT'), 'http://zipkin:9411/api/v2/spans', `${name} exports to the zipkin service`)
+      assert.equal(env.get('OTEL_SERVICE_NAME'), serviceName)
+      assert.ok(dependsOn(service(name)).has('zipkin'), `${name} starts after zipkin`)
+    }
+  })
+
   it('has Grafana with the Prometheus data source and the amo-consumer dashboard provisioned, anonymous viewer', () => {
     const grafana = service('grafana')
     assert.match(grafana.image ?? '', /^grafana\/grafana(-oss)?:\d+\.\d+\.\d+$/, 'a pinned Grafana OSS image')

@@ -22,6 +22,10 @@ const cases: Array<{ name: string; env: Record<string, string>; variable: string
   { name: 'unknown SASL mechanism', env: { ...GOOD, KAFKA_SASL_MECHANISM: 'kerberos' }, variable: 'KAFKA_SASL_MECHANISM', says: /one of: plain, scram-sha-256, scram-sha-512/ },
   { name: 'heartbeat not below session timeout', env: { ...GOOD, KAFKA_SESSION_TIMEOUT_MS: '6000', KAFKA_HEARTBEAT_INTERVAL_MS: '6000' }, variable: 'KAFKA_HEARTBEAT_INTERVAL_MS', says: /must be below KAFKA_SESSION_TIMEOUT_MS/ },
   { name: 'HANDLER that does not exist', env: { ...GOOD, HANDLER: './nope/handler.js' }, variable: 'HANDLER', says: /HANDLER="\.\/nope\/handler\.js": no such file/ },
+  { name: 'OTEL_TRACES_EXPORTER=jaeger', env: { ...GOOD, OTEL_TRACES_EXPORTER: 'jaeger' }, variable: 'OTEL_TRACES_EXPORTER', says: /OTEL_TRACES_EXPORTER="jaeger": OTEL_TRACES_EXPORTER must be one of: none, otlp, zipkin/ },
+  { name: 'OTEL_EXPORTER_ZIPKIN_ENDPOINT without a scheme', env: { ...GOOD, OTEL_TRACES_EXPORTER: 'zipkin', OTEL_EXPORTER_ZIPKIN_ENDPOINT: 'zipkin:9411' }, variable: 'OTEL_EXPORTER_ZIPKIN_ENDPOINT', says: /must be an http:\/\/ or https:\/\/ URL/ },
+  { name: 'OTEL_TRACES_SAMPLER=sometimes', env: { ...GOOD, OTEL_TRACES_SAMPLER: 'sometimes' }, variable: 'OTEL_TRACES_SAMPLER', says: /must be one of: always_on, always_off, traceidratio/ },
+  { name: 'OTEL_TRACES_SAMPLER_ARG=2', env: { ...GOOD, OTEL_TRACES_SAMPLER_ARG: '2' }, variable: 'OTEL_TRACES_SAMPLER_ARG', says: /OTEL_TRACES_SAMPLER_ARG="2": OTEL_TRACES_SAMPLER_ARG must be <= 1/ },
   { name: 'HANDLER exporting no function', env: { ...GOOD, HANDLER: 'test/fixtures/core-not-a-function.mjs' }, variable: 'HANDLER', says: /default export is not a function/ },
 ]
 

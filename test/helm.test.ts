@@ -25,6 +25,7 @@ import {
   VALUE_FORMATS,
   configSchema,
 } from '../src/config/schema.ts'
+import { TRACES_EXPORTERS, TRACES_SAMPLERS } from '../src/tracing/options.ts'
 import { defaultAsEnv, envValueProblem } from './support/ship-config.ts'
 import {
   chartDir,
@@ -415,6 +416,12 @@ describe('helm chart: configuration', () => {
     PORT: { path: ['config', 'port'], value: 9000, env: '9000' },
     HOST: { path: ['config', 'host'], value: '::', env: '::' },
     LOG_LEVEL: { path: ['config', 'logLevel'], value: 'debug', env: 'debug' },
+    OTEL_TRACES_EXPORTER: { path: ['config', 'tracing', 'exporter'], value: 'otlp', env: 'otlp' },
+    OTEL_EXPORTER_OTLP_ENDPOINT: { path: ['config', 'tracing', 'otlpEndpoint'], value: 'http://otel-collector:4318', env: 'http://otel-collector:4318' },
+    OTEL_EXPORTER_ZIPKIN_ENDPOINT: { path: ['config', 'tracing', 'zipkinEndpoint'], value: 'http://zipkin:9411/api/v2/spans', env: 'http://zipkin:9411/api/v2/spans' },
+    OTEL_SERVICE_NAME: { path: ['config', 'tracing', 'serviceName'], value: 'payments-consumer', env: 'payments-consumer' },
+    OTEL_TRACES_SAMPLER: { path: ['config', 'tracing', 'sampler'], value: 'parentbased_traceidratio', env: 'parentbased_traceidratio' },
+    OTEL_TRACES_SAMPLER_ARG: { path: ['config', 'tracing', 'samplerArg'], value: 0.01, env: '0.01' },
   }
 
   it('the mapping below covers every variable of src/config/schema.ts', () => {
@@ -471,13 +478,15 @@ describe('helm chart: configuration', () => {
 
   it('values.schema.json enums are the service enums', () => {
     const schema = JSON.parse(readFileSync(join(chartDir, 'values.schema.json'), 'utf8')) as {
-      properties: { config: { properties: Record<string, { enum?: string[] }> & { sasl: { properties: Record<string, { enum?: string[] }> } } } }
+      properties: { config: { properties: Record<string, { enum?: string[] }> & { sasl: { properties: Record<string, { enum?: string[] }> }; tracing: { properties: Record<string, { enum?: string[] }> } } } }
     }
     const c = schema.properties.config.properties
     assert.deepEqual(c.commitMode?.enum, [...COMMIT_MODES])
     assert.deepEqual(c.valueFormat?.enum, [...VALUE_FORMATS])
     assert.deepEqual(c.logLevel?.enum, [...LOG_LEVELS])
     assert.deepEqual(c.sasl.properties.mechanism?.enum, ['', ...SASL_MECHANISMS])
+    assert.deepEqual(c.tracing.properties.exporter?.enum, [...TRACES_EXPORTERS])
+    assert.deepEqual(c.tracing.properties.sampler?.enum, [...TRACES_SAMPLERS])
   })
 })
 
@@ -485,6 +494,8 @@ describe('helm chart: values.schema.json and template checks refuse bad values',
   it('replicaCount=notanumber', () => assertRefused({ set: ['replicaCount=notanumber'] }, /replicaCount/))
   it('config.commitMode=maybe', () => assertRefused({ set: ['config.commitMode=maybe'] }, /commitMode/))
   it('config.valueFormat=xml', () => assertRefused({ set: ['config.valueFormat=xml'] }, /valueFormat/))
+  it('config.tracing.exporter=jaeger', () => assertRefused({ set: ['config.tracing.exporter=jaeger'] }, /exporter/))
+  it('config.tracing.samplerArg=2', () => assertRefused({ set: ['config.tracing.samplerArg=2'] }, /samplerArg/))
   it('config.logLevel=loud', () => assertRefused({ set: ['config.logLevel=loud'] }, /logLevel/))
   it('config.sasl.mechanism=gssapi', () => assertRefused({ set: ['config.sasl.mechanism=gssapi'] }, /mechanism/))
   it('config.commitWindow=0', () => assertRefused({ set: ['config.commitWindow=0'] }, /commitWindow/))

@@ -70,6 +70,29 @@ export function ioLimit(io: { handlerMs: number; ordering: string; maxInFlight: 
   return (Math.min(io.maxInFlight, partitions * perPartition) * 1000) / io.handlerMs
 }
 
+/**
+ * Tracing on (OTEL_TRACES_EXPORTER=otlp) at sampling `ratio`, on top of `base` (the defaults, or a
+ * window). The bench messages carry no traceparent, so every span is a root sampled at the ratio.
+ * The exporter posts to a closed loopback port: spans are made, sampled, batched and serialized
+ * as in production, and the export fails at once (no collector's work is counted).
+ */
+export const TRACING_ENDPOINT = 'http://127.0.0.1:9'
+const traced = (base: { name: string; window: number; env: Record<string, string> }, ratio: string): BenchCase => ({
+  kind: 'service',
+  name: `${base.name}, tracing on (otlp, sampler ${ratio})`,
+  mode: 'sync',
+  window: base.window,
+  concurrency: 'all',
+  defaults: false,
+  env: {
+    ...base.env,
+    OTEL_TRACES_EXPORTER: 'otlp',
+    OTEL_EXPORTER_OTLP_ENDPOINT: TRACING_ENDPOINT,
+    OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+    OTEL_TRACES_SAMPLER_ARG: ratio,
+  },
+})
+
 /** Every case at one RTT. `quick` keeps the headline ones (CI: minutes, no timing asserted). */
 export function casesFor(partitions: number, quick: boolean): BenchCase[] {
   const list: BenchCase[] = [
@@ -86,5 +109,15 @@ export function casesFor(partitions: number, quick: boolean): BenchCase[] {
   for (const w of quick ? [10, 1000, FETCH_BATCH_WINDOW] : [...WINDOWS, FETCH_BATCH_WINDOW]) list.push(sync(w))
   list.push({ kind: 'service', name: 'async', mode: 'async', window: 1, concurrency: 'all', defaults: false, env: { COMMIT_MODE: 'async' } })
   list.push({ kind: 'service', name: 'auto', mode: 'auto', window: 1, concurrency: 'all', defaults: false, env: { COMMIT_MODE: 'auto' } })
+  // What tracing costs: the defaults and COMMIT_WINDOW=1000, off (the rows above) and on. Full
+  // runs only: the quick run (CI) stays the headline cases.
+  if (quick) return list
+  const bases: Array<{ name: string; window: number; env: Record<string, string> }> = [
+    { name: 'defaults', window: 1, env: {} },
+    { name: 'sync, COMMIT_WINDOW=1000', window: 1000, env: { COMMIT_WINDOW: '1000' } },
+  ]
+  for (const base of bases) {
+    for (const ratio of ['1.0', '0.01']) list.push(traced(base, ratio))
+  }
   return list
 }

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { ConfigError } from '../errors.ts'
+import { tracingOptions, type TracingOptions } from '../tracing/options.ts'
 import type { CommitMode, EnvConfig, Ordering, SaslMechanism, ValueFormat } from './schema.ts'
 
 /** The part of an ajv validation error this module reads (env-schema attaches them as `errors`). */
@@ -40,6 +41,8 @@ export interface ServiceConfig {
   port: number
   host: string
   logLevel: string
+  /** OTEL_*: exporter `none` (the default) starts no tracing. */
+  tracing: TracingOptions
 }
 
 const splitList = (s: string): string[] =>
@@ -93,6 +96,7 @@ export function toServiceConfig(env: EnvConfig): ServiceConfig {
     port: env.PORT,
     host: env.HOST,
     logLevel: env.LOG_LEVEL,
+    tracing: tracingOptions(env),
   }
 }
 
@@ -137,7 +141,9 @@ function describe(e: ErrorObject): { variable: string; text: string } | undefine
             ? 'KAFKA_BROKERS must be a comma-separated list of host:port'
             : fromPath === 'KAFKA_TOPICS'
               ? 'KAFKA_TOPICS must be a comma-separated list of topic names'
-              : `${fromPath} has an invalid format`,
+              : fromPath.startsWith('OTEL_EXPORTER_')
+                ? `${fromPath} must be an http:// or https:// URL`
+                : `${fromPath} has an invalid format`,
       }
     default:
       return { variable: fromPath || 'environment', text: `${fromPath || 'environment'} ${e.message ?? 'is invalid'}` }

@@ -16,12 +16,17 @@ export type ValueFormat = (typeof VALUE_FORMATS)[number]
 export const SASL_MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'] as const
 export type SaslMechanism = (typeof SASL_MECHANISMS)[number]
 
+import { TRACES_EXPORTERS, TRACES_SAMPLERS, TRACING_DEFAULTS as OTEL, type TracesExporter, type TracesSampler } from '../tracing/options.ts'
+
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
 /** host:port[,host:port...] — host names, IPv4, or [IPv6]. */
 const BROKER_LIST = '^\\s*(\\[[0-9a-fA-F:.]+\\]|[A-Za-z0-9._-]+):[0-9]{1,5}\\s*(,\\s*(\\[[0-9a-fA-F:.]+\\]|[A-Za-z0-9._-]+):[0-9]{1,5}\\s*)*$'
 /** topic[,topic...] — Kafka's legal topic characters. */
 const TOPIC_LIST = '^\\s*[A-Za-z0-9._-]+\\s*(,\\s*[A-Za-z0-9._-]+\\s*)*$'
+
+/** An http(s) URL (the OpenTelemetry exporter endpoints). */
+const HTTP_URL = '^https?://[^\\s/]+(/\\S*)?$'
 
 const positiveInt = (def: number, max = 2_147_483_647) =>
   ({ type: 'integer', minimum: 1, maximum: max, default: def }) as const
@@ -89,6 +94,38 @@ export const configSchema = {
     PORT: { type: 'integer', minimum: 0, maximum: 65535, default: 8080, description: 'HTTP port' },
     HOST: { type: 'string', minLength: 1, default: '0.0.0.0', description: 'HTTP bind address' },
     LOG_LEVEL: { type: 'string', enum: [...LOG_LEVELS], default: 'info', description: 'pino log level' },
+    OTEL_TRACES_EXPORTER: {
+      type: 'string',
+      enum: [...TRACES_EXPORTERS],
+      default: OTEL.OTEL_TRACES_EXPORTER,
+      description: 'tracing: none (off), otlp or zipkin',
+    },
+    OTEL_EXPORTER_OTLP_ENDPOINT: {
+      type: 'string',
+      pattern: HTTP_URL,
+      default: OTEL.OTEL_EXPORTER_OTLP_ENDPOINT,
+      description: 'OTLP/HTTP base URL (spans go to its /v1/traces)',
+    },
+    OTEL_EXPORTER_ZIPKIN_ENDPOINT: {
+      type: 'string',
+      pattern: HTTP_URL,
+      default: OTEL.OTEL_EXPORTER_ZIPKIN_ENDPOINT,
+      description: 'Zipkin spans URL',
+    },
+    OTEL_SERVICE_NAME: { type: 'string', minLength: 1, default: OTEL.OTEL_SERVICE_NAME, description: 'service.name of the spans' },
+    OTEL_TRACES_SAMPLER: {
+      type: 'string',
+      enum: [...TRACES_SAMPLERS],
+      default: OTEL.OTEL_TRACES_SAMPLER,
+      description: 'sampler: always_on, always_off, traceidratio or parentbased_* of these',
+    },
+    OTEL_TRACES_SAMPLER_ARG: {
+      type: 'number',
+      minimum: 0,
+      maximum: 1,
+      default: OTEL.OTEL_TRACES_SAMPLER_ARG,
+      description: 'the ratio of the traceidratio samplers, 0 to 1',
+    },
   },
   // A SASL mechanism needs both credentials.
   if: { properties: { KAFKA_SASL_MECHANISM: { enum: [...SASL_MECHANISMS] } }, required: ['KAFKA_SASL_MECHANISM'] },
@@ -130,4 +167,12 @@ export interface EnvConfig {
   PORT: number
   HOST: string
   LOG_LEVEL: (typeof LOG_LEVELS)[number]
+  // Tracing (OTEL_*): always filled in by the schema's defaults; optional here so that a
+  // configuration built in code may leave tracing out (off).
+  OTEL_TRACES_EXPORTER?: TracesExporter
+  OTEL_EXPORTER_OTLP_ENDPOINT?: string
+  OTEL_EXPORTER_ZIPKIN_ENDPOINT?: string
+  OTEL_SERVICE_NAME?: string
+  OTEL_TRACES_SAMPLER?: TracesSampler
+  OTEL_TRACES_SAMPLER_ARG?: number
 }

@@ -22,6 +22,7 @@ import { InFlightLimiter } from './in-flight.ts'
 import { createKafka, createProbeKafka, Sockets } from './kafka-client.ts'
 import { consumeBatchAsync, consumeBatchAuto } from './other-modes.ts'
 import { abandonJoin, shutdownSequence, type ShutdownResult } from './shutdown.ts'
+import { markFetched } from '../tracing/fetched.ts'
 import { consumeBatchSync } from './sync-batch.ts'
 import { inspectTopics } from './topics.ts'
 
@@ -292,6 +293,7 @@ export class ConsumerService {
     const { batch } = payload
     const { topic, partition } = batch
     const st = this.partition(topic, partition)
+    markFetched(batch.messages) // tracing on: a message's span starts at its fetch (the commit wait shows)
     this.commitVia = payload.commitOffsetsIfNecessary
     st.committer.lastError = undefined
     let rebalance: unknown

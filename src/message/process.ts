@@ -8,6 +8,7 @@ import type { KafkaMessage } from 'kafkajs'
 import type { Logger } from 'pino'
 import { ErrorCode, HandlerTimeoutError } from '../errors.ts'
 import type { LossReason, PartitionMetrics } from '../metrics.ts'
+import { messageTracing, type MessageSpan } from '../tracing/message-span.ts'
 import type { DecodedValue } from './decode.ts'
 import type { ConsumedMessage, Handler, HandlerContext } from './handler.ts'
 
@@ -77,6 +78,8 @@ function settle(pending: PromiseLike<unknown>, timeoutMs: number, deadline: Abor
 
 export function processMessage(topic: string, partition: number, raw: KafkaMessage, deps: ProcessDeps): Outcome | Promise<Outcome> {
   const { metrics, log } = deps
+  // Tracing off (the default): undefined, and no header is read, no span created.
+  const span = messageTracing()?.start(topic, partition, raw)
 
   let value: DecodedValue
   try {
@@ -84,8 +87,9 @@ export function processMessage(topic: string, partition: number, raw: KafkaMessa
   } catch (error) {
     metrics.skipped('undecodable')
     metrics.lost('undecodable')
-    log.warn({ topic, partition, offset: raw.offset, ...errorFields(error), lost: true }, 'undecodable message skipped')
+    log.warn({ topic, partition, offset: raw.offset, ...errorFields(error), lost: true, ...span?.logFields }, 'undecodable message skipped')
     deps.deadLetter?.({ topic, partition, message: raw }, 'undecodable', error)
+    span?.fail('undecodable', error)
     return 'skipped'
   }
 
@@ -102,29 +106,41 @@ export function processMessage(topic: string, partition: number, raw: KafkaMessa
 
   let result: unknown
   try {
-    result = deps.handler(message, context)
+    // Inside the span's context (tracing on), so the handler's own instrumented calls join the trace.
+    result = span ? span.run(() => deps.handler(message, context)) : deps.handler(message, context)
   } catch (error) {
-    return finish(topic, partition, raw, deps, context, { kind: 'error', error })
+    return finish(topic, partition, raw, deps, context, { kind: 'error', error }, span)
   }
   if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
-    return settle(result as PromiseLike<unknown>, deps.handlerTimeoutMs, deps.deadline).then((s) => finish(topic, partition, raw, deps, context, s))
+    return settle(result as PromiseLike<unknown>, deps.handlerTimeoutMs, deps.deadline).then((s) => finish(topic, partition, raw, deps, context, s, span))
   }
   metrics.ok.inc()
+  span?.ok()
   return 'ok'
 }
 
-function finish(topic: string, partition: number, raw: KafkaMessage, deps: ProcessDeps, context: LazyContext, settled: Settled): Outcome {
+function finish(
+  topic: string,
+  partition: number,
+  raw: KafkaMessage,
+  deps: ProcessDeps,
+  context: LazyContext,
+  settled: Settled,
+  span: MessageSpan | undefined,
+): Outcome {
   const { metrics, log } = deps
-  const where = { topic, partition, offset: raw.offset }
+  const where = { topic, partition, offset: raw.offset, ...span?.logFields }
   switch (settled.kind) {
     case 'ok':
       metrics.ok.inc()
+      span?.ok()
       return 'ok'
     case 'error':
       metrics.failed.inc()
       metrics.lost('handler_failed')
       log.warn({ ...where, ...errorFields(settled.error), lost: true }, 'handler failed; message lost (at-most-once: no retry)')
       deps.deadLetter?.({ topic, partition, message: raw }, 'handler_failed', settled.error)
+      span?.fail('handler_failed', settled.error)
       return 'failed'
     case 'timeout': {
       const error = new HandlerTimeoutError(deps.handlerTimeoutMs)
@@ -133,12 +149,14 @@ function finish(topic: string, partition: number, raw: KafkaMessage, deps: Proce
       metrics.lost('handler_timeout')
       log.warn({ ...where, code: ErrorCode.HANDLER_TIMEOUT, timeoutMs: deps.handlerTimeoutMs, lost: true }, 'handler timed out and was abandoned; message lost')
       deps.deadLetter?.({ topic, partition, message: raw }, 'handler_timeout', error)
+      span?.fail('handler_timeout', error)
       return 'failed'
     }
     case 'deadline':
       context.abort(deps.deadline.reason)
       metrics.lost('shutdown')
       log.warn({ ...where, lost: true }, 'handler abandoned at the shutdown deadline; committed message not processed')
+      span?.fail('shutdown', deps.deadline.reason)
       return 'abandoned'
   }
 }

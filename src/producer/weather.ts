@@ -6,9 +6,15 @@
  *
  * Environment: KAFKA_BROKERS (required), KAFKA_TOPICS (the first topic is used; default
  * weather), PRODUCER_INTERVAL_MS (default 1000), PRODUCER_COUNT (stop after this many
- * readings; default: run until SIGTERM/SIGINT).
+ * readings; default: run until SIGTERM/SIGINT). Tracing: the service's OTEL_* variables
+ * (OTEL_TRACES_EXPORTER=zipkin|otlp turns it on): each message gets a `<topic> send` span whose
+ * context goes in its traceparent header, so the consumer's span of it joins the same trace.
  */
 import { Kafka, logLevel, Partitioners } from 'kafkajs'
+import { pino } from 'pino'
+import { tracingOptions, type TracingEnv } from '../tracing/options.ts'
+import { endSend, traceSend } from '../tracing/producer.ts'
+import { startTracing } from '../tracing/sdk.ts'
 
 export const CITIES = ['Lisbon', 'Oslo', 'Nairobi', 'Lima', 'Osaka', 'Reykjavik', 'Cairo', 'Sydney'] as const
 
@@ -47,6 +53,10 @@ async function main(): Promise<void> {
   const limit = process.env.PRODUCER_COUNT ? Number(process.env.PRODUCER_COUNT) : Infinity
   const kafka = new Kafka({ clientId: 'weather-producer', brokers, logLevel: logLevel.WARN, retry: { retries: 10 } })
   const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false })
+  const tracing = startTracing(
+    tracingOptions({ OTEL_SERVICE_NAME: 'weather-producer', ...(process.env as TracingEnv) }),
+    pino({ base: { service: 'weather-producer' } }),
+  )
   await producer.connect()
   let seq = 0
   let running = true
@@ -59,11 +69,19 @@ async function main(): Promise<void> {
   while (running && seq < limit) {
     const now = new Date()
     const messages = CITIES.map((city) => ({ key: city, value: JSON.stringify(reading(seq++, city, now)) }))
-    await producer.send({ topic, messages })
+    const spans = tracing ? traceSend(topic, messages) : undefined
+    try {
+      await producer.send({ topic, messages })
+      if (spans) endSend(spans)
+    } catch (err) {
+      if (spans) endSend(spans, err)
+      throw err
+    }
     if (seq % 80 === 0) console.log(JSON.stringify({ msg: 'produced', topic, total: seq }))
     await new Promise((r) => setTimeout(r, intervalMs))
   }
   await producer.disconnect()
+  await tracing?.shutdown()
   console.log(JSON.stringify({ msg: 'weather producer stopped', total: seq }))
 }
 

@@ -91,6 +91,8 @@ true/false.
 {{- define "amo-consumer.envString" -}}
 {{- if kindIs "slice" . -}}
 {{- join "," . -}}
+{{- else if and (kindIs "float64" .) (ne (floor .) (float64 .)) -}}
+{{- toString . -}}
 {{- else if or (kindIs "float64" .) (kindIs "int64" .) (kindIs "int" .) -}}
 {{- int64 . -}}
 {{- else -}}
@@ -133,6 +135,12 @@ defaults to the pod name). The SASL password is NOT here: it comes from a Secret
       "PORT" $c.port
       "HOST" $c.host
       "LOG_LEVEL" $c.logLevel
+      "OTEL_TRACES_EXPORTER" $c.tracing.exporter
+      "OTEL_EXPORTER_OTLP_ENDPOINT" $c.tracing.otlpEndpoint
+      "OTEL_EXPORTER_ZIPKIN_ENDPOINT" $c.tracing.zipkinEndpoint
+      "OTEL_SERVICE_NAME" $c.tracing.serviceName
+      "OTEL_TRACES_SAMPLER" $c.tracing.sampler
+      "OTEL_TRACES_SAMPLER_ARG" $c.tracing.samplerArg
 -}}
 {{- if $c.sasl.mechanism -}}
 {{- $_ := set $env "KAFKA_SASL_USERNAME" $c.sasl.username -}}
