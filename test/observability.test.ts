@@ -348,7 +348,8 @@ describe('metrics of the running service', () => {
   it('series with known labels read 0 from the first scrape, per partition from its assignment', () => {
     const zero = (name: string, labels: string) =>
       assert.match(firstScrape, new RegExp(`^${name}\\{${labels}\\} 0$`, 'm'), `${name}{${labels}} 0 in the first scrape`)
-    for (const reason of ['handler_failed', 'handler_timeout', 'undecodable', 'shutdown']) zero('consumer_messages_lost_total', `reason="${reason}"`)
+    for (const reason of ['handler_failed', 'handler_timeout', 'undecodable', 'shutdown', 'commit_written']) zero('consumer_messages_lost_total', `reason="${reason}"`)
+    assert.match(firstScrape, /^consumer_messages_in_doubt_total 0$/m)
     for (const restart of ['true', 'false']) zero('consumer_crashes_total', `restart="${restart}"`)
     for (const result of ['sent', 'failed', 'dropped']) zero('consumer_dead_letter_total', `result="${result}"`)
     assert.match(firstScrape, /^consumer_commit_errors_total\{mode="sync",error="REBALANCE_IN_PROGRESS"\} 0$/m)
