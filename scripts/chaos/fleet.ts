@@ -145,6 +145,33 @@ export class Fleet {
     )
   }
 
+  /** Who processed each record ("partition|offset" -> instance name; the first to process it). */
+  processedBy(): Map<string, string> {
+    const by = new Map<string, string>()
+    for (const i of this.all) for (const c of i.proc.consumed()) if (!by.has(`${c.partition}|${c.offset}`)) by.set(`${c.partition}|${c.offset}`, i.name)
+    return by
+  }
+
+  /**
+   * The loss the instances that were not SIGKILLed counted, from their warn lines (each line is one
+   * increment of consumer_messages_lost_total, by `count` or 1; of consumer_messages_in_doubt_total
+   * for an unresolved commit in doubt). Read from the logs, so instances already stopped count too.
+   */
+  ledger(): { counted: number; inDoubt: number } {
+    const killed = new Set(this.kills.map((k) => k.name))
+    let counted = 0
+    let inDoubt = 0
+    for (const i of this.all) {
+      if (killed.has(i.name)) continue
+      for (const l of i.proc.logs) {
+        const n = typeof l.count === 'number' ? l.count : 1
+        if (l.lost === true) counted += n
+        else if (l.inDoubt === true && l.msg.startsWith('commit in doubt not resolved')) inDoubt += n
+      }
+    }
+    return { counted, inDoubt }
+  }
+
   /** `joined the consumer group` lines over all instances. */
   joins(): number {
     return this.all.reduce((n, i) => n + i.proc.logs.filter((l) => l.msg === 'joined the consumer group').length, 0)

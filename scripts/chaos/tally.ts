@@ -55,6 +55,21 @@ export interface Tally {
   gaps: number
   /** Lost ids on partitions no killed instance owned (coordinator faults: commits written whose answer never came). */
   lostElsewhere: number
+  /**
+   * The loss ledger (sync): records never processed — offsets below the partition's end offset
+   * that no instance handed to the handler — outside what the SIGKILLs took (the unprocessed run of
+   * offsets right after the last record a killed instance processed on a partition it owned).
+   * This is the loss the instances that were not SIGKILLed must have counted.
+   */
+  measuredLoss: number
+  /** Records never processed that the SIGKILLs took (not countable by the dead process). */
+  killLoss: number
+  /** What the instances not SIGKILLed counted lost (consumer_messages_lost_total, every reason, from their warn lines). */
+  counted: number
+  /** What they counted in doubt (consumer_messages_in_doubt_total, from their warn lines). */
+  inDoubt: number
+  /** counted <= measuredLoss <= counted + inDoubt: every loss counted (and equal when nothing stayed in doubt). */
+  ledgerOk: boolean
 }
 
 export function idOf(value: unknown): number | undefined {
@@ -74,6 +89,12 @@ export function tally(opts: {
   partitionOf: (id: number) => number
   /** Commits the service logged as failed: partition and target offset (the next offset to read). */
   failedCommits?: Iterable<{ partition: number; offset: number }>
+  /** Each partition's end offset after the drain (records below it were all in the log). */
+  ends?: ReadonlyMap<number, number>
+  /** Who processed each record ("partition|offset" -> instance name), for the SIGKILLs' share. */
+  processedBy?: ReadonlyMap<string, string>
+  /** Loss counted by the instances that were not SIGKILLed: lost and in doubt. */
+  ledger?: { counted: number; inDoubt: number }
 }): Tally {
   const deliveries = new Map<string, number>() // record -> times handed to the handler
   const offsetsOfId = new Map<number, Set<string>>()
@@ -121,6 +142,24 @@ export function tally(opts: {
   const boundCoordinator = opts.window * opts.partitions * opts.coordinatorFaults
   const killed = new Set(opts.kills.flatMap((k) => k.partitions))
   const lostElsewhere = Object.entries(lostByPartition).reduce((n, [p, c]) => (killed.has(Number(p)) ? n : n + c), 0)
+  // The ledger: every record below a partition's end offset never processed, minus the SIGKILLs' share.
+  let measuredLoss = 0
+  let killLoss = 0
+  for (const [p, end] of opts.ends ?? new Map<number, number>()) {
+    const set = processedOffsets.get(p) ?? new Set<number>()
+    let after: string | undefined // who processed the last record below the current offset
+    for (let o = 0; o < end; o++) {
+      if (set.has(o)) {
+        after = opts.processedBy?.get(`${p}|${o}`)
+        continue
+      }
+      const kill = opts.kills.find((k) => k.name === after && k.partitions.includes(p))
+      if (kill) killLoss++
+      else measuredLoss++
+    }
+  }
+  const counted = opts.ledger?.counted ?? 0
+  const inDoubt = opts.ledger?.inDoubt ?? 0
   let logDuplicates = 0
   let unacknowledgedProcessed = 0
   for (const [id, records] of offsetsOfId) {
@@ -141,5 +180,10 @@ export function tally(opts: {
     lostElsewhere,
     gaps,
     gapsAfterFailedCommit,
+    measuredLoss,
+    killLoss,
+    counted,
+    inDoubt,
+    ledgerOk: counted <= measuredLoss && measuredLoss <= counted + inDoubt,
   }
 }
