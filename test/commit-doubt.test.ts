@@ -27,12 +27,12 @@ function setup(read: (topic: string) => Promise<Map<number, number>> = async () 
       },
     }),
   )
-  let generation = 1
-  const doubt = new CommitDoubt({ metrics, log, read, readBudgetMs: budgetMs, generation: () => generation, retryMs: 20 })
+  const doubt = new CommitDoubt({ metrics, log, read, readBudgetMs: budgetMs, retryMs: 20 })
+  doubt.onJoin('m1', { orders: [0, 1, 2, 3, 4, 5] }) // the first generation
   const text = () => registry.metrics()
   const lost = async () => sumMetric(await text(), 'consumer_messages_lost_total', { reason: 'commit_written' })
   const inDoubt = async () => sumMetric(await text(), 'consumer_messages_in_doubt_total')
-  return { metrics, doubt, lines, log, lost, inDoubt, text, rejoin: () => void generation++ }
+  return { metrics, doubt, lines, log, lost, inDoubt, text }
 }
 
 const protocolError = (type: string, retriable = true) => Object.assign(new Error(type), { name: 'KafkaJSProtocolError', type, retriable })
@@ -61,13 +61,14 @@ describe('mayHaveBeenWritten: which failed commits may have been written', () =>
   })
 })
 
-describe('the ledger: resolved by the next fetch', () => {
-  it('a fetch at or past the range end: written, counted lost once with one warn line naming the offsets', async () => {
+describe('the ledger: resolved by a later commit or the next fetch', () => {
+  it('the partition kept, with the same member id, fetched again at or past the range end: written, counted lost once with one warn line naming the offsets', async () => {
     const t = setup()
     assert.equal(await t.lost(), 0, 'the series exists from zero')
     assert.equal(await t.inDoubt(), 0, 'the series exists from zero')
     t.doubt.record('orders', 3, 19, 21, 2, 'NOT_COORDINATOR_FOR_GROUP')
     assert.equal(t.doubt.outstanding, 1)
+    t.doubt.onJoin('m1', { orders: [2, 3] }) // rejoined, same member, partition 3 kept
     t.doubt.onFetch('orders', 2, '21') // another partition: nothing
     assert.equal(t.doubt.outstanding, 1)
     t.doubt.onFetch('orders', 3, '21')
@@ -80,21 +81,36 @@ describe('the ledger: resolved by the next fetch', () => {
     t.doubt.onFetch('orders', 3, '30') // resolved already: counted once
     assert.equal(await t.lost(), 2)
   })
-  it('a fetch inside or before the range: read again, nothing counted', async () => {
+  it('a fetch inside or before the range counts nothing; the range is settled when a commit covering it is acknowledged', async () => {
     const t = setup()
     t.doubt.record('orders', 0, 10, 12, 2, 'REQUEST_TIMED_OUT')
     t.doubt.onFetch('orders', 0, '11')
-    t.doubt.record('orders', 1, 10, 12, 2, 'REQUEST_TIMED_OUT')
-    t.doubt.onFetch('orders', 1, '4')
+    t.doubt.onFetch('orders', 0, '4')
+    assert.equal(t.doubt.outstanding, 1, 'read again, not yet committed again')
+    t.doubt.acknowledged('orders', 0, 11) // part of it
+    assert.deepEqual(t.doubt.list().map((r) => [r.start, r.end, r.count]), [[11, 12, 1]])
+    t.doubt.acknowledged('orders', 0, 12)
     assert.equal(t.doubt.outstanding, 0)
     assert.equal(await t.lost(), 0)
     assert.equal(await t.inDoubt(), 0)
+  })
+  it('a member removed from the group (new member id) or that lost the partition never counts a fetch as its own loss', async () => {
+    const t = setup()
+    t.doubt.record('orders', 0, 10, 12, 2, 'NOT_COORDINATOR_FOR_GROUP')
+    t.doubt.record('orders', 1, 10, 12, 2, 'NOT_COORDINATOR_FOR_GROUP')
+    t.doubt.onJoin('m1', { orders: [1] }) // partition 0 given away
+    t.doubt.onJoin('m2', { orders: [0, 1] }) // removed and rejoined: another member may have owned both
+    t.doubt.onFetch('orders', 0, '40')
+    t.doubt.onFetch('orders', 1, '40')
+    assert.equal(await t.lost(), 0)
+    assert.equal(t.doubt.outstanding, 2, 'left to a read')
   })
   it('an empty fetch resolves nothing; overlapping ranges of a partition merge (never counted twice)', async () => {
     const t = setup()
     t.doubt.onFetch('orders', 0, undefined)
     t.doubt.record('orders', 0, 10, 12, 2, 'REQUEST_TIMED_OUT')
     t.doubt.record('orders', 0, 11, 13, 2, 'NOT_COORDINATOR_FOR_GROUP')
+    t.doubt.onJoin('m1', { orders: [0] })
     t.doubt.onFetch('orders', 0, undefined)
     assert.equal(t.doubt.outstanding, 1)
     assert.deepEqual(
@@ -107,29 +123,45 @@ describe('the ledger: resolved by the next fetch', () => {
 })
 
 describe('the ledger: resolved by reading the committed offset before the partition changes owner', () => {
-  it('before rejoining: committed = range end -> lost; below -> not written; above -> in doubt', async () => {
+  it('read before rejoining: at the range end -> lost once the rejoin confirms the same member id; below -> not written; above -> in doubt', async () => {
     const t = setup(async () => new Map([[0, 12], [1, 10], [2, 40]]))
     t.doubt.record('orders', 0, 10, 12, 2, 'NOT_COORDINATOR_FOR_GROUP')
     t.doubt.record('orders', 1, 10, 12, 2, 'NOT_COORDINATOR_FOR_GROUP')
     t.doubt.record('orders', 2, 10, 12, 2, 'NOT_COORDINATOR_FOR_GROUP')
     await t.doubt.resolve('rebalance')
+    assert.equal(await t.lost(), 0, 'not before the rejoin confirms the membership')
+    assert.equal(t.doubt.outstanding, 1)
+    t.doubt.onJoin('m1', { orders: [3, 4, 5] }) // same member id; the partitions went elsewhere
     assert.equal(t.doubt.outstanding, 0)
     assert.equal(await t.lost(), 2)
     assert.equal(await t.inDoubt(), 2)
     assert.equal(t.lines.filter((l) => l.inDoubt === true && /not resolved/.test(String(l.msg))).length, 1)
   })
-  it('after a crash (kafkajs has left the group): committed at the end is no longer known to be ours -> in doubt; below -> nothing', async () => {
+  it('read at the range end by a member that had been removed from the group (seen on Apache Kafka): in doubt, not lost', async () => {
+    const t = setup(async () => new Map([[3, 70]]))
+    t.doubt.record('orders', 3, 69, 70, 1, 'NOT_COORDINATOR_FOR_GROUP')
+    await t.doubt.resolve('rebalance')
+    t.doubt.onJoin('m9', { orders: [0, 1, 2, 3, 4, 5] }) // its JoinGroup was answered UNKNOWN_MEMBER_ID: a new member id
+    assert.equal(await t.lost(), 0)
+    assert.equal(await t.inDoubt(), 1)
+  })
+  it('after a crash or at shutdown (no rejoin to confirm): at the range end -> in doubt; below -> nothing', async () => {
     const t = setup(async () => new Map([[0, 12], [1, 11]]))
     t.doubt.record('orders', 0, 10, 12, 2, 'KafkaJSConnectionClosedError')
     t.doubt.record('orders', 1, 10, 12, 2, 'KafkaJSConnectionClosedError')
     await t.doubt.resolve('crash')
     assert.equal(await t.lost(), 0)
     assert.equal(await t.inDoubt(), 2)
+    const s = setup(async () => new Map([[0, 12]]))
+    s.doubt.record('orders', 0, 10, 12, 2, 'KafkaJSConnectionClosedError')
+    await s.doubt.resolve('shutdown')
+    s.doubt.close()
+    assert.equal(await s.inDoubt(), 2)
   })
   it('an answer that comes after this member rejoined is not its own', async () => {
     let t: ReturnType<typeof setup> | undefined = undefined
     t = setup(async () => {
-      t!.rejoin() // the next generation started while the read was on its way
+      t!.doubt.onJoin('m1', { orders: [0] }) // the next generation started while the read was on its way
       return new Map([[0, 12]])
     })
     t.doubt.record('orders', 0, 10, 12, 2, 'NOT_COORDINATOR_FOR_GROUP')
@@ -144,7 +176,7 @@ describe('the ledger: resolved by reading the committed offset before the partit
       throw new Error('The group coordinator is not available')
     }, 150)
     t.doubt.record('orders', 5, 7, 8, 1, 'REQUEST_TIMED_OUT')
-    await t.doubt.resolve('shutdown')
+    await t.doubt.resolve('rebalance')
     assert.ok(reads >= 2, `retried (${reads} reads)`)
     assert.equal(t.doubt.outstanding, 0)
     assert.equal(await t.inDoubt(), 1)
@@ -160,11 +192,12 @@ describe('the ledger: resolved by reading the committed offset before the partit
     }, 2000)
     t.doubt.record('orders', 0, 10, 12, 2, 'NOT_COORDINATOR_FOR_GROUP')
     await t.doubt.resolve('rebalance')
+    t.doubt.onJoin('m1', { orders: [0] })
     assert.equal(reads, 3)
     assert.equal(await t.lost(), 2)
     assert.equal(await t.inDoubt(), 0)
   })
-  it('a range resolved by a fetch while the read was on its way is not counted again', async () => {
+  it('a range settled by an acknowledged commit while the read was on its way is not counted', async () => {
     let release: () => void = () => undefined
     const t = setup(
       () =>
@@ -176,10 +209,12 @@ describe('the ledger: resolved by reading the committed offset before the partit
     t.doubt.record('orders', 0, 10, 12, 2, 'NOT_COORDINATOR_FOR_GROUP')
     const done = t.doubt.resolve('rebalance')
     await new Promise((r) => setImmediate(r))
-    t.doubt.onFetch('orders', 0, '12')
+    t.doubt.acknowledged('orders', 0, 12)
     release()
     await done
-    assert.equal(await t.lost(), 2)
+    t.doubt.onJoin('m1', { orders: [0] })
+    assert.equal(await t.lost(), 0)
+    assert.equal(await t.inDoubt(), 0)
   })
   it('nothing outstanding: no read at all', async () => {
     let reads = 0
@@ -220,6 +255,13 @@ describe("PartitionCommitter's failure path feeds the ledger (sync mode)", () =>
     const a = committer('async')
     assert.equal(await a.c.commit(13, 2, async () => Promise.reject(protocolError('NOT_COORDINATOR_FOR_GROUP'))), false)
     assert.equal(a.doubt.outstanding, 0)
+  })
+  it('a later acknowledged commit of the partition settles the range (processed here)', async () => {
+    const t = committer()
+    await t.c.commit(13, 2, async () => Promise.reject(protocolError('NOT_COORDINATOR_FOR_GROUP')))
+    assert.equal(t.doubt.outstanding, 1)
+    assert.equal(await t.c.commit(13, 2, async () => undefined), true)
+    assert.equal(t.doubt.outstanding, 0)
   })
   it('in doubt then acknowledged on a retry: written, nothing to resolve', async () => {
     const t = committer()

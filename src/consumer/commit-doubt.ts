@@ -6,21 +6,27 @@
  * have written (and replicated) the commit and still answer with an error, or not at all. The
  * service does not process the messages that commit covered (processing them could duplicate
  * them); when the commit was written after all, the group resumes past them: lost. This module
- * keeps each such range and finds out which it was:
+ * keeps each such range and finds out which it was. The one fact it leans on (classic group
+ * protocol): while this member stays in the group — same member id, the partition in each of its
+ * assignments — no other member can be given the partition, so the committed offset is this
+ * member's own. A member whose session expired during the outage is removed, gets a new member id
+ * when it rejoins, and meanwhile another member may have owned the partition (seen in the chaos
+ * suite: a removed member read a committed offset written by the partition's new owner).
  *
- *  - this member fetches the partition again (onFetch): a fetch that starts at or past the range's
- *    end means the commit was written and the range will never be processed — counted in
- *    consumer_messages_lost_total{reason="commit_written"}, one warn line with the offsets; a fetch
- *    that starts inside or before the range means it is read again and processed: nothing lost.
- *  - the group rebalances, or the member leaves or crashes, before that (resolve): the committed
- *    offset is read from the coordinator. Read before this member has rejoined, the classic
- *    protocol guarantees that no other member has been given the partition yet, so the committed
- *    offset is this member's own: equal to the range's end, written (lost); below it, not written
- *    (the new owner reads the range again). Read later (after a crash: kafkajs has already left
- *    the group) or above the range's end, another member may already have moved it: when it is
- *    not below the end the outcome is unknowable and counted in consumer_messages_in_doubt_total
- *    with a warn line — never silently. So is a range whose committed offset cannot be read
- *    within the time allowed (the coordinator unreachable).
+ *  - A later commit of this member covering the range is acknowledged: the range is processed
+ *    here. Nothing lost.
+ *  - This member fetches the partition again (onFetch) from the range's end or later, having kept
+ *    it and its member id since: the commit was written and the range is never processed —
+ *    consumer_messages_lost_total{reason="commit_written"}, one warn line with the offsets. A fetch
+ *    from inside or before the range counts nothing (the range stays until a commit covering it
+ *    is acknowledged: a removed member's fetches cannot commit).
+ *  - The group rebalances, or the member leaves or crashes (resolve): the committed offset is read
+ *    at once, before this member's rejoin can complete. Below the range's end: not written (the
+ *    next owner reads the range). At its end: written — confirmed when the member rejoins with the
+ *    same member id (it was in the group all along, so the offset was its own) and counted lost;
+ *    with a new member id, or when no rejoin follows (shutdown, crash), or read past the end or
+ *    after the rejoin, or not readable within the time allowed, the outcome is unknowable and
+ *    counted in consumer_messages_in_doubt_total with a warn line — never silently.
  *
  * What "may have been written" means (mayHaveBeenWritten): the request was sent and its outcome
  * is unknown — the connection was lost or closed after sending, the request timed out (kafkajs's
@@ -71,10 +77,12 @@ export interface DoubtRange {
   count: number
   /** The error type of the attempt that left it in doubt. */
   error: string
-  /** Date.now() when recorded. */
-  at: number
-  /** The group generation (joins seen) when recorded. */
-  generation: number
+  /** The member id when recorded. */
+  member: string
+  /** The partition left this member's assignment since (another member may have owned it). */
+  left: boolean
+  /** Joins seen when the committed offset read at its end was answered (awaiting confirmation at the next join). */
+  writtenIfOwnAt?: number
 }
 
 /** Reads the group's committed offsets of one topic: partition -> offset (-1 or absent: none). */
@@ -87,14 +95,8 @@ export interface CommitDoubtOptions {
   metrics: Pick<Metrics, 'lost' | 'inDoubt'>
   log: Logger
   read: ReadCommitted
-  /**
-   * How long a read counts as "before this member rejoined" (the group session timeout: within it
-   * the coordinator cannot have given the partition away without this member's JoinGroup), and
-   * how long a resolution keeps trying to read before it counts the range in doubt.
-   */
+  /** How long a resolution keeps trying to read before it counts the range in doubt (the session timeout). */
   readBudgetMs: number
-  /** Group joins seen so far: a read answered after the next join is no longer this member's own. */
-  generation: () => number
   /** Delay between two read attempts. */
   retryMs?: number
 }
@@ -102,6 +104,8 @@ export interface CommitDoubtOptions {
 export class CommitDoubt {
   private readonly ranges = new Map<string, DoubtRange[]>()
   private chain: Promise<void> = Promise.resolve()
+  private member = ''
+  private joins = 0
 
   constructor(private readonly o: CommitDoubtOptions) {}
 
@@ -133,9 +137,8 @@ export class CommitDoubt {
       overlap.start = lo
       overlap.end = hi
       overlap.error = error
-      overlap.at = Date.now()
     } else {
-      list.push({ topic, partition, start, end, count, error, at: Date.now(), generation: this.o.generation() })
+      list.push({ topic, partition, start, end, count, error, member: this.member, left: false })
     }
     this.ranges.set(key, list)
     this.o.log.warn(
@@ -144,45 +147,85 @@ export class CommitDoubt {
     )
   }
 
-  /**
-   * This member fetched the partition again and the batch starts at `firstOffset`: every range of
-   * the partition is resolved (at or past its end: written, lost; inside or before: read again).
-   */
-  onFetch(topic: string, partition: number, firstOffset: string | number | undefined): void {
-    if (firstOffset === undefined || this.ranges.size === 0) return
-    const key = `${topic}|${partition}`
-    const list = this.ranges.get(key)
+  /** A commit of `offset` by this member was acknowledged: the ranges below it are processed here. */
+  acknowledged(topic: string, partition: number, offset: number): void {
+    const list = this.ranges.get(`${topic}|${partition}`)
     if (!list) return
-    this.ranges.delete(key)
-    const fetched = Number(firstOffset)
-    for (const r of list) {
-      if (fetched >= r.end) this.lost(r, `fetched again from offset ${fetched}`)
-      else this.o.log.info({ topic, partition, fromOffset: r.start, toOffset: r.end - 1, fetchedFrom: fetched }, 'commit in doubt resolved: not written, the messages are read again')
+    for (const r of [...list]) {
+      if (offset >= r.end) {
+        this.remove(r)
+        this.o.log.info({ topic, partition, fromOffset: r.start, toOffset: r.end - 1, committed: offset }, 'commit in doubt resolved: committed again and processed here')
+      } else if (offset > r.start) {
+        r.count = Math.max(1, r.count - (offset - r.start))
+        r.start = offset
+      }
+    }
+  }
+
+  /** This member joined the group (a new generation) with `memberId` and `assignment`. */
+  onJoin(memberId: string, assignment: Record<string, number[]>): void {
+    const previous = this.member
+    this.member = memberId
+    this.joins++
+    for (const r of this.list()) {
+      const live = this.find(r)
+      if (!live) continue
+      const kept = live.member === memberId && previous === memberId
+      // A read answered before this join, at the range's end: the offset was this member's own if
+      // it stayed in the group (same member id) until now.
+      if (live.writtenIfOwnAt !== undefined) {
+        this.remove(live)
+        if (kept && live.writtenIfOwnAt === this.joins - 1) this.lost(live, 'the committed offset read before rejoining is its end')
+        else this.unknowable(live, 'the committed offset read before rejoining is its end, but this member had been removed from the group (new member id): another member may have written it')
+        continue
+      }
+      if (!kept) live.member = '' // removed from the group since: never "own" again
+      if (!(assignment[live.topic] ?? []).includes(live.partition)) live.left = true
     }
   }
 
   /**
-   * The partitions may change owner (a rebalance, leaving the group, a crash): resolve every
-   * outstanding range by reading the committed offsets. Resolutions run one after the other; the
-   * returned promise settles when this one is done (it never rejects).
+   * This member fetched the partition again and the batch starts at `firstOffset`. At or past a
+   * range's end, having kept the partition and its member id since: written, lost. Before the end:
+   * the range is read again; it stays until a commit covering it is acknowledged.
+   */
+  onFetch(topic: string, partition: number, firstOffset: string | number | undefined): void {
+    if (firstOffset === undefined || this.ranges.size === 0) return
+    const list = this.ranges.get(`${topic}|${partition}`)
+    if (!list) return
+    const fetched = Number(firstOffset)
+    for (const r of [...list]) {
+      if (fetched < r.end || r.left || r.member !== this.member || r.member === '') continue
+      this.remove(r)
+      this.lost(r, `fetched again from offset ${fetched}`)
+    }
+  }
+
+  /**
+   * The partitions may change owner (a rebalance, leaving the group, a crash): read the committed
+   * offsets of every outstanding range. Resolutions run one after the other; the returned promise
+   * settles when this one is done (it never rejects).
    */
   resolve(when: ResolveWhen, budgetMs = this.o.readBudgetMs): Promise<void> {
     if (this.outstanding === 0) return this.chain
-    this.chain = this.chain.then(() => this.resolveNow(when, Math.min(budgetMs, this.o.readBudgetMs))).catch((err: unknown) => {
-      this.o.log.error({ error: (err as Error).message }, 'resolving the commits in doubt failed')
-    })
+    this.chain = this.chain
+      .then(() => this.resolveNow(when, Math.min(budgetMs, this.o.readBudgetMs)))
+      .catch((err: unknown) => {
+        this.o.log.error({ error: (err as Error).message }, 'resolving the commits in doubt failed')
+      })
     return this.chain
   }
 
   private async resolveNow(when: ResolveWhen, budgetMs: number): Promise<void> {
     const started = Date.now()
-    const generation = this.o.generation()
+    const joins = this.joins
     const retryMs = this.o.retryMs ?? 500
-    const pending = () => this.list().length > 0
+    // Ranges this resolution reads (not those already waiting for the next join).
+    const todo = () => this.list().filter((r) => this.find(r)?.writtenIfOwnAt === undefined)
     let lastError = ''
-    while (pending()) {
+    while (todo().length > 0) {
       const byTopic = new Map<string, DoubtRange[]>()
-      for (const list of this.ranges.values()) for (const r of list) byTopic.set(r.topic, [...(byTopic.get(r.topic) ?? []), r])
+      for (const r of todo()) byTopic.set(r.topic, [...(byTopic.get(r.topic) ?? []), this.find(r)!])
       for (const [topic, ranges] of byTopic) {
         let committed: Map<number, number>
         try {
@@ -191,39 +234,50 @@ export class CommitDoubt {
           lastError = (err as Error).message
           continue
         }
-        // Answered while this member still holds its assignment (no join since the resolution
-        // began, within the session timeout, not after a crash): the offset is this member's own.
-        const own = when !== 'crash' && this.o.generation() === generation && Date.now() - started < this.o.readBudgetMs
+        const beforeRejoin = this.joins === joins
         for (const r of ranges) {
-          const list = this.ranges.get(`${r.topic}|${r.partition}`)
-          if (!list?.includes(r)) continue // resolved meanwhile by a fetch
-          this.remove(r)
+          if (!this.find(r)) continue // resolved meanwhile (a commit acknowledged, a fetch)
           const c = committed.get(r.partition) ?? -1
           if (c < r.end) {
-            this.o.log.info({ topic, partition: r.partition, fromOffset: r.start, toOffset: r.end - 1, committed: c, when }, 'commit in doubt resolved: not written, the messages are read again')
-          } else if (c === r.end && own) {
-            this.lost(r, `the committed offset read before rejoining (${when}) is its end`)
+            this.remove(r)
+            this.o.log.info({ topic, partition: r.partition, fromOffset: r.start, toOffset: r.end - 1, committed: c, when }, 'commit in doubt resolved: not written, the next owner reads the messages')
+          } else if (c === r.end && beforeRejoin && when === 'rebalance' && !r.left && r.member !== '' && r.member === this.member) {
+            r.writtenIfOwnAt = this.joins // confirmed (lost) or not (in doubt) at the next join
           } else {
-            this.unknowable(r, `committed offset ${c} read ${own ? 'past the range' : 'after the partition may have changed owner'} (${when})`)
+            this.remove(r)
+            this.unknowable(r, `committed offset ${c} read ${c > r.end ? 'past the range' : when === 'rebalance' ? 'after the partition may have changed owner' : `at ${when}, with no rejoin to confirm the member's own`} (${when})`)
           }
         }
       }
-      if (!pending()) return
+      if (todo().length === 0) return
       if (Date.now() - started >= budgetMs) break
       await new Promise((r) => setTimeout(r, retryMs))
     }
-    for (const r of this.list()) {
-      const list = this.ranges.get(`${r.topic}|${r.partition}`)
-      const live = list?.find((x) => x.start === r.start && x.end === r.end)
+    for (const r of todo()) {
+      const live = this.find(r)
       if (!live) continue
       this.remove(live)
       this.unknowable(live, `the committed offset could not be read within ${budgetMs} ms (${when}): ${lastError}`)
     }
   }
 
+  /** Shutdown: ranges still waiting for a rejoin that will not come are counted in doubt. */
+  close(): void {
+    for (const r of this.list()) {
+      const live = this.find(r)
+      if (!live) continue
+      this.remove(live)
+      this.unknowable(live, 'the member left the group before the outcome could be confirmed')
+    }
+  }
+
+  private find(r: DoubtRange): DoubtRange | undefined {
+    return this.ranges.get(`${r.topic}|${r.partition}`)?.find((x) => x.start === r.start && x.end === r.end)
+  }
+
   private remove(r: DoubtRange): void {
     const key = `${r.topic}|${r.partition}`
-    const list = (this.ranges.get(key) ?? []).filter((x) => x !== r)
+    const list = (this.ranges.get(key) ?? []).filter((x) => !(x.start === r.start && x.end === r.end))
     if (list.length) this.ranges.set(key, list)
     else this.ranges.delete(key)
   }

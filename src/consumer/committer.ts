@@ -46,7 +46,7 @@ export class PartitionCommitter {
     private readonly log: Logger,
     private readonly mode: string,
     /** sync mode: where a failed commit that may have been written is kept until resolved. */
-    private readonly doubt?: Pick<CommitDoubt, 'record'>,
+    private readonly doubt?: Pick<CommitDoubt, 'record' | 'acknowledged'>,
   ) {
     this.where = { topic, partition }
     this.duration = metrics.commitDuration.labels({ mode })
@@ -145,6 +145,7 @@ export class PartitionCommitter {
         if (offset > this.acked) this.acked = offset
         this.lastError = undefined
         this.partitionMetrics.committed.inc(count)
+        if (this.mode === 'sync') this.doubt?.acknowledged(this.where.topic, this.where.partition, offset)
         return true
       } catch (err) {
         const type = String((err as { type?: unknown }).type ?? (err as Error).name ?? 'Error')

@@ -101,7 +101,7 @@ export class ConsumerService {
         },
       },
     })
-    this.doubt = new CommitDoubt({ metrics, log, read: (topic) => this.readCommitted(topic), readBudgetMs: config.sessionTimeoutMs, generation: () => this.joins })
+    this.doubt = new CommitDoubt({ metrics, log, read: (topic) => this.readCommitted(topic), readBudgetMs: config.sessionTimeoutMs })
     if (config.deadLetterTopic) this.deadLetter = new DeadLetterProducer(this.kafka, config.deadLetterTopic, metrics, log)
     this.followEvents()
     metrics.ready.set(0)
@@ -181,6 +181,7 @@ export class ConsumerService {
       progress()
       if (this.joins++ > 0) this.metrics.rebalances.inc()
       this.reconcile(e.payload.memberAssignment)
+      this.doubt.onJoin(e.payload.memberId, e.payload.memberAssignment) // [commit-doubt]
       if (!this.stopping) {
         this.state = 'running'
         this.metrics.ready.set(1)
@@ -407,6 +408,7 @@ export class ConsumerService {
           abortConnections: () => this.sockets.abort(),
           disconnect: async () => {
             await this.doubt.resolve('shutdown', this.config.shutdownTimeoutMs / 2) // [commit-doubt]
+            this.doubt.close() // [commit-doubt]
             await this.consumer.disconnect()
             await this.admin?.disconnect() // [commit-doubt]
             await this.deadLetter?.disconnect()
@@ -432,6 +434,7 @@ export class ConsumerService {
         finalCommit: () => this.finalCommit(),
         leaveGroup: async () => {
           await this.doubt.resolve('shutdown', this.config.shutdownTimeoutMs / 2) // [commit-doubt] before the partitions change owner
+          this.doubt.close() // [commit-doubt]
           // kafkajs's disconnect waits for a pending rejoin, which the coordinator may hold until
           // every member rejoined or timed out. By now nothing is in flight and the final commit
           // is done: close the connections so that the rejoin fails at once; kafkajs then sends
