@@ -23,6 +23,8 @@ export interface Kill {
   partitions: number[]
   /** consumer_messages_at_risk read just before the signal (committed, not yet processed). */
   atRisk: number
+  /** Date.now() when the signal was sent. */
+  at?: number
 }
 
 /** The partitions an instance owns according to its last "joined the consumer group" line. */
@@ -103,10 +105,11 @@ export class Fleet {
       risk = await atRisk(inst.proc).catch(() => 0)
     }
     const partitions = ownedPartitions(inst.proc, this.topic)
+    const at = Date.now()
     inst.proc.signal('SIGKILL')
     await inst.proc.exited
     this.live.delete(name)
-    const kill = { name: inst.name, partitions, atRisk: risk }
+    const kill = { name: inst.name, partitions, atRisk: risk, at }
     this.kills.push(kill)
     this.note(`SIGKILL ${inst.name} (owned partitions ${partitions.join(',') || 'none'}; ${risk} at risk)`)
     return kill
@@ -145,11 +148,17 @@ export class Fleet {
     )
   }
 
-  /** Who processed each record ("partition|offset" -> instance name; the first to process it). */
-  processedBy(): Map<string, string> {
-    const by = new Map<string, string>()
-    for (const i of this.all) for (const c of i.proc.consumed()) if (!by.has(`${c.partition}|${c.offset}`)) by.set(`${c.partition}|${c.offset}`, i.name)
-    return by
+  /** When each record was first processed ("partition|offset" -> the `consumed` line's time). */
+  processedAt(): Map<string, number> {
+    const at = new Map<string, number>()
+    for (const i of this.all) {
+      for (const c of i.proc.consumed()) {
+        const key = `${c.partition}|${c.offset}`
+        const t = Number((c as { time?: unknown }).time ?? 0)
+        if (!at.has(key) || t < at.get(key)!) at.set(key, t)
+      }
+    }
+    return at
   }
 
   /**

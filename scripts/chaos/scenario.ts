@@ -158,7 +158,7 @@ export async function runChaos(broker: ChaosBroker, opts: ChaosOptions): Promise
     partitionOf: (id) => id % partitions,
     failedCommits: fleet.failedCommits(),
     ends,
-    processedBy: fleet.processedBy(),
+    processedAt: fleet.processedAt(),
     ledger: fleet.ledger(),
   })
   // sync on Apache Kafka also asserts the loss ledger: what the surviving instances counted is what

@@ -91,8 +91,8 @@ export function tally(opts: {
   failedCommits?: Iterable<{ partition: number; offset: number }>
   /** Each partition's end offset after the drain (records below it were all in the log). */
   ends?: ReadonlyMap<number, number>
-  /** Who processed each record ("partition|offset" -> instance name), for the SIGKILLs' share. */
-  processedBy?: ReadonlyMap<string, string>
+  /** When each record was first processed ("partition|offset" -> ms), for the SIGKILLs' share. */
+  processedAt?: ReadonlyMap<string, number>
   /** Loss counted by the instances that were not SIGKILLed: lost and in doubt. */
   ledger?: { counted: number; inDoubt: number }
 }): Tally {
@@ -142,19 +142,30 @@ export function tally(opts: {
   const boundCoordinator = opts.window * opts.partitions * opts.coordinatorFaults
   const killed = new Set(opts.kills.flatMap((k) => k.partitions))
   const lostElsewhere = Object.entries(lostByPartition).reduce((n, [p, c]) => (killed.has(Number(p)) ? n : n + c), 0)
-  // The ledger: every record below a partition's end offset never processed, minus the SIGKILLs' share.
+  // The ledger: every record below a partition's end offset never processed, minus the SIGKILLs'
+  // share. A SIGKILL loses, on each partition the instance owned, what its last acknowledged
+  // commit covered and it had not processed: the run of never-processed offsets right after the
+  // highest offset of that partition processed (by anyone) before the kill.
   let measuredLoss = 0
   let killLoss = 0
+  const byKill = new Set<string>()
+  for (const k of opts.kills) {
+    for (const p of k.partitions) {
+      const set = processedOffsets.get(p) ?? new Set<number>()
+      let last = -1
+      for (const o of set) {
+        const t = opts.processedAt?.get(`${p}|${o}`) ?? 0
+        if (o > last && (k.at === undefined || t <= k.at)) last = o
+      }
+      const end = opts.ends?.get(p) ?? 0
+      for (let o = last + 1; o < end && !set.has(o); o++) byKill.add(`${p}|${o}`)
+    }
+  }
   for (const [p, end] of opts.ends ?? new Map<number, number>()) {
     const set = processedOffsets.get(p) ?? new Set<number>()
-    let after: string | undefined // who processed the last record below the current offset
     for (let o = 0; o < end; o++) {
-      if (set.has(o)) {
-        after = opts.processedBy?.get(`${p}|${o}`)
-        continue
-      }
-      const kill = opts.kills.find((k) => k.name === after && k.partitions.includes(p))
-      if (kill) killLoss++
+      if (set.has(o)) continue
+      if (byKill.has(`${p}|${o}`)) killLoss++
       else measuredLoss++
     }
   }
