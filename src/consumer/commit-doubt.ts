@@ -207,13 +207,22 @@ export class CommitDoubt {
    * settles when this one is done (it never rejects).
    */
   resolve(when: ResolveWhen, budgetMs = this.o.readBudgetMs): Promise<void> {
-    if (this.outstanding === 0) return this.chain
-    this.chain = this.chain
-      .then(() => this.resolveNow(when, Math.min(budgetMs, this.o.readBudgetMs)))
-      .catch((err: unknown) => {
-        this.o.log.error({ error: (err as Error).message }, 'resolving the commits in doubt failed')
-      })
-    return this.chain
+    const budget = Math.min(budgetMs, this.o.readBudgetMs)
+    if (this.outstanding > 0) {
+      this.chain = this.chain
+        .then(() => this.resolveNow(when, budget))
+        .catch((err: unknown) => {
+          this.o.log.error({ error: (err as Error).message }, 'resolving the commits in doubt failed')
+        })
+    }
+    // Never wait longer than this caller's budget for a resolution already under way (a shutdown
+    // during a rebalance's reads): what is left is counted when it ends, or by close().
+    let timer: NodeJS.Timeout | undefined
+    const bound = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, budget + 100)
+      timer.unref()
+    })
+    return Promise.race([this.chain, bound]).finally(() => clearTimeout(timer))
   }
 
   private async resolveNow(when: ResolveWhen, budgetMs: number): Promise<void> {
