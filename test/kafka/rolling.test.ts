@@ -1,7 +1,7 @@
 /**
  * A rolling restart on Apache Kafka, as a Kubernetes rolling update does it: three service
  * processes in one group, restarted one after the other (SIGTERM, exit, a new process, ready)
- * while a producer streams ROLLING_RATE messages per second (default 1000) with a timestamp in
+ * while a producer streams ROLLING_RATE messages per second (default 400) with a timestamp in
  * each value. Asserted: every SIGTERM exits 0, no message processed twice, none lost. Measured and
  * printed, not asserted (the machine is shared): the end-to-end latency, producer timestamp ->
  * handler start (test/fixtures/latency-handler.mjs), as p50 / p99 / max and the messages that
@@ -23,7 +23,10 @@ import { Stream } from '../../scripts/chaos/stream.ts'
 import { startKafka, uniq } from './support.ts'
 
 const PARTITIONS = 6
-const RATE = Number(process.env.ROLLING_RATE ?? 1000)
+// 400, not the issue's 1,000: on the 2-vCPU development machine (shared, load average 7-8) three
+// instances with COMMIT_WINDOW=1 could not keep up with 1,000 msg/s even without a restart (p50
+// above 1 s), which would measure the backlog rather than the rebalance pause.
+const RATE = Number(process.env.ROLLING_RATE ?? 400)
 const NODES = process.env.ROLLING_NODES === '3' ? 3 : 1
 /**
  * `replace` (default): SIGTERM, exit, then the new process until ready, as in the issue's measure
