@@ -21,12 +21,14 @@
  *    from inside or before the range counts nothing (the range stays until a commit covering it
  *    is acknowledged: a removed member's fetches cannot commit).
  *  - The group rebalances, or the member leaves or crashes (resolve): the committed offset is read
- *    at once, before this member's rejoin can complete. Below the range's end: not written (the
- *    next owner reads the range). At its end: written — confirmed when the member rejoins with the
- *    same member id (it was in the group all along, so the offset was its own) and counted lost;
- *    with a new member id, or when no rejoin follows (shutdown, crash), or read past the end or
- *    after the rejoin, or not readable within the time allowed, the outcome is unknowable and
- *    counted in consumer_messages_in_doubt_total with a warn line — never silently.
+ *    at once, then the group is described (read). Below the range's end: not written (the next
+ *    owner reads the range). At its end, with this member (the member id it had when the commit
+ *    failed) still in the group as the coordinator describes it AFTER the offset was read, and the
+ *    partition still its own (its assignment there, or none handed out yet: a rebalance waits for
+ *    every member): no other member can have written it — written, counted lost. Otherwise (the
+ *    member removed, the partition handed to another member, read past the end, or not readable
+ *    within the time allowed) the outcome is unknowable and counted in
+ *    consumer_messages_in_doubt_total with a warn line — never silently.
  *
  * What "may have been written" means (mayHaveBeenWritten): the request was sent and its outcome
  * is unknown — the connection was lost or closed after sending, the request timed out (kafkajs's
@@ -81,12 +83,21 @@ export interface DoubtRange {
   member: string
   /** The partition left this member's assignment since (another member may have owned it). */
   left: boolean
-  /** Joins seen when the committed offset read at its end was answered (awaiting confirmation at the next join). */
-  writtenIfOwnAt?: number
 }
 
-/** Reads the group's committed offsets of one topic: partition -> offset (-1 or absent: none). */
-export type ReadCommitted = (topic: string) => Promise<Map<number, number>>
+/** The group as the coordinator describes it: its state, and each member's assignment (when handed out). */
+export interface GroupView {
+  state: string
+  /** member id -> its assignment (topic -> partitions); undefined when the state carries none (a rebalance under way). */
+  members: ReadonlyMap<string, Record<string, number[]> | undefined>
+}
+
+/**
+ * Reads the group's committed offsets of one topic (partition -> offset; -1 or absent: none) and
+ * THEN describes the group: a member found in the description was a member when the offsets were
+ * read (a member id never comes back once removed).
+ */
+export type ReadCommitted = (topic: string) => Promise<{ committed: Map<number, number>; group: GroupView }>
 
 /** Why the ranges are resolved by reading: the partition may change owner now. */
 export type ResolveWhen = 'rebalance' | 'shutdown' | 'crash'
@@ -170,16 +181,7 @@ export class CommitDoubt {
     for (const r of this.list()) {
       const live = this.find(r)
       if (!live) continue
-      const kept = live.member === memberId && previous === memberId
-      // A read answered before this join, at the range's end: the offset was this member's own if
-      // it stayed in the group (same member id) until now.
-      if (live.writtenIfOwnAt !== undefined) {
-        this.remove(live)
-        if (kept && live.writtenIfOwnAt === this.joins - 1) this.lost(live, 'the committed offset read before rejoining is its end')
-        else this.unknowable(live, 'the committed offset read before rejoining is its end, but this member had been removed from the group (new member id): another member may have written it')
-        continue
-      }
-      if (!kept) live.member = '' // removed from the group since: never "own" again
+      if (live.member !== memberId || previous !== memberId) live.member = '' // removed from the group since: never "own" again
       if (!(assignment[live.topic] ?? []).includes(live.partition)) live.left = true
     }
   }
@@ -227,35 +229,32 @@ export class CommitDoubt {
 
   private async resolveNow(when: ResolveWhen, budgetMs: number): Promise<void> {
     const started = Date.now()
-    const joins = this.joins
     const retryMs = this.o.retryMs ?? 500
-    // Ranges this resolution reads (not those already waiting for the next join).
-    const todo = () => this.list().filter((r) => this.find(r)?.writtenIfOwnAt === undefined)
+    const todo = () => this.list()
     let lastError = ''
     while (todo().length > 0) {
       const byTopic = new Map<string, DoubtRange[]>()
       for (const r of todo()) byTopic.set(r.topic, [...(byTopic.get(r.topic) ?? []), this.find(r)!])
       for (const [topic, ranges] of byTopic) {
-        let committed: Map<number, number>
+        let read: Awaited<ReturnType<ReadCommitted>>
         try {
-          committed = await this.o.read(topic)
+          read = await this.o.read(topic)
         } catch (err) {
           lastError = (err as Error).message
           continue
         }
-        const beforeRejoin = this.joins === joins
         for (const r of ranges) {
-          if (!this.find(r)) continue // resolved meanwhile (a commit acknowledged, a fetch)
-          const c = committed.get(r.partition) ?? -1
-          if (c < r.end) {
-            this.remove(r)
-            this.o.log.info({ topic, partition: r.partition, fromOffset: r.start, toOffset: r.end - 1, committed: c, when }, 'commit in doubt resolved: not written, the next owner reads the messages')
-          } else if (c === r.end && beforeRejoin && when === 'rebalance' && !r.left && r.member !== '' && r.member === this.member) {
-            r.writtenIfOwnAt = this.joins // confirmed (lost) or not (in doubt) at the next join
-          } else {
-            this.remove(r)
-            this.unknowable(r, `committed offset ${c} read ${c > r.end ? 'past the range' : when === 'rebalance' ? 'after the partition may have changed owner' : `at ${when}, with no rejoin to confirm the member's own`} (${when})`)
+          const live = this.find(r)
+          if (!live) continue // resolved meanwhile (a commit acknowledged, a fetch)
+          const c = read.committed.get(r.partition) ?? -1
+          this.remove(live)
+          if (c < live.end) {
+            this.o.log.info({ topic, partition: r.partition, fromOffset: live.start, toOffset: live.end - 1, committed: c, when }, 'commit in doubt resolved: not written, the next owner reads the messages')
+            continue
           }
+          const own = this.own(live, read.group)
+          if (c === live.end && own === true) this.lost(live, `the committed offset is its end, read while this member still held the partition (${when})`)
+          else this.unknowable(live, `committed offset ${c} read ${c > live.end ? 'past the range' : `after ${own}`} (${when})`)
         }
       }
       if (todo().length === 0) return
@@ -270,7 +269,20 @@ export class CommitDoubt {
     }
   }
 
-  /** Shutdown: ranges still waiting for a rejoin that will not come are counted in doubt. */
+  /**
+   * Whether the partition of `r` could not have been owned by another member since the commit
+   * failed, given the group as described after the offset was read: true, or why not.
+   */
+  private own(r: DoubtRange, group: GroupView): true | string {
+    if (r.member === '') return 'this member had been removed from the group since (new member id)'
+    if (r.left) return 'the partition had been assigned to another member since'
+    if (!group.members.has(r.member)) return 'this member had been removed from the group (session expired)'
+    const assignment = group.members.get(r.member)
+    if (assignment === undefined) return true // a rebalance under way: nothing handed out to anyone yet
+    return (assignment[r.topic] ?? []).includes(r.partition) ? true : 'the partition had been assigned to another member'
+  }
+
+  /** Shutdown: ranges still unresolved are counted in doubt. */
   close(): void {
     for (const r of this.list()) {
       const live = this.find(r)

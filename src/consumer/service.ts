@@ -5,7 +5,7 @@
  * Start-up retries live in connect-loop.ts, the shutdown sequence in shutdown.ts, the
  * dead-letter producer in dead-letter.ts.
  */
-import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs'
+import { AssignerProtocol, type Admin, type Consumer, type EachBatchPayload, type Kafka, type KafkaMessage } from 'kafkajs'
 import type { Logger } from 'pino'
 import type { ServiceConfig } from '../config/load.ts'
 import { createDecoder } from '../message/decode.ts'
@@ -14,7 +14,7 @@ import { processMessage, type ProcessDeps } from '../message/process.ts'
 import { PartitionMetrics, type Metrics } from '../metrics.ts'
 import { consumeBatchSync, type BatchContext, type PartitionPosition } from './at-most-once.ts'
 import { CommitBatcher, type CommitVia } from './commit-batcher.ts'
-import { CommitDoubt } from './commit-doubt.ts'
+import { CommitDoubt, type ReadCommitted } from './commit-doubt.ts'
 import { isRebalanceError, PartitionCommitter, type CommitFn } from './committer.ts'
 import { backoffMs, connectWithRetry } from './connect-loop.ts'
 import { DeadLetterProducer } from './dead-letter.ts'
@@ -466,12 +466,20 @@ export class ConsumerService {
     return [...this.partitions.values()].some((st) => st.committer.busy || st.committer.pending !== undefined)
   }
 
-  /** [commit-doubt] The group's committed offsets of `topic` (partition -> offset), read through an admin client. */
-  private async readCommitted(topic: string): Promise<Map<number, number>> {
+  /** [commit-doubt] The group's committed offsets of `topic`, then the group's members (commit-doubt.ts ReadCommitted), through an admin client. */
+  private async readCommitted(topic: string): Promise<Awaited<ReturnType<ReadCommitted>>> {
     this.admin ??= this.kafka.admin({ retry: { retries: 1, initialRetryTime: 200 } }) // the ledger retries itself
     await this.admin.connect()
     const [res] = await this.admin.fetchOffsets({ groupId: this.config.groupId, topics: [topic] })
-    return new Map((res?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]))
+    const committed = new Map((res?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]))
+    const { groups } = await this.admin.describeGroups([this.config.groupId])
+    const group = groups[0]
+    const members = new Map<string, Record<string, number[]> | undefined>()
+    for (const m of group?.members ?? []) {
+      const decoded = m.memberAssignment.length > 0 ? AssignerProtocol.MemberAssignment.decode(m.memberAssignment) : null
+      members.set(m.memberId, decoded ? (decoded.assignment as Record<string, number[]>) : undefined)
+    }
+    return { committed, group: { state: group?.state ?? 'Unknown', members } }
   }
 
   /** Commit every position still pending (async: the newest sent; auto: the processed one). */
