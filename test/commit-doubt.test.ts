@@ -163,6 +163,22 @@ describe('the ledger: resolved by reading the committed offset before the partit
     await handedOver.doubt.resolve('crash')
     assert.equal(await handedOver.inDoubt(), 1)
   })
+  it('merged commits: a committed offset read inside the range at the end of one of them is that commit written: the messages below it are lost, the rest not written', async () => {
+    const t = setup(async () => answer([[1, 115]]))
+    t.doubt.record('orders', 1, 112, 115, 3, 'KafkaJSConnectionClosedError') // written by the dying coordinator
+    t.doubt.record('orders', 1, 112, 132, 20, 'NOT_COORDINATOR_FOR_GROUP') // not written
+    assert.deepEqual(t.doubt.list().map((r) => [r.start, r.end]), [[112, 132]])
+    await t.doubt.resolve('rebalance')
+    assert.equal(await t.lost(), 3)
+    assert.equal(await t.inDoubt(), 0)
+    assert.ok(t.lines.some((l) => l.lost === true && l.fromOffset === 112 && l.toOffset === 114))
+    const notOurs = setup(async () => answer([[1, 120]]))
+    notOurs.doubt.record('orders', 1, 112, 115, 3, 'KafkaJSConnectionClosedError')
+    notOurs.doubt.record('orders', 1, 112, 132, 20, 'NOT_COORDINATOR_FOR_GROUP')
+    await notOurs.doubt.resolve('rebalance')
+    assert.equal(await notOurs.lost(), 0, 'an offset inside that none of its commits wrote: not written')
+  })
+
   it('below the range end is not written, whoever reads it; what close() finds unresolved at shutdown is counted in doubt', async () => {
     const t = setup(async () => answer([[0, 11]], new Map()))
     t.doubt.record('orders', 0, 10, 12, 2, 'KafkaJSConnectionClosedError')

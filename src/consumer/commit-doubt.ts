@@ -75,6 +75,13 @@ export interface DoubtRange {
   start: number
   /** The offset it would have committed (the next offset to read). */
   end: number
+  /**
+   * Every target of the failed commits merged into this range (each may have been written): a
+   * committed offset read inside the range that is one of them means the messages below it are
+   * lost (seen on Apache Kafka 3.9: a commit of 115 written by the dying coordinator, merged with
+   * a later failed commit of 132 into 112-131, read back as 115).
+   */
+  ends: number[]
   /** Messages it covered (never processed here). */
   count: number
   /** The error type of the attempt that left it in doubt. */
@@ -147,9 +154,10 @@ export class CommitDoubt {
       overlap.count = Math.min(hi - lo, overlap.count + count)
       overlap.start = lo
       overlap.end = hi
+      overlap.ends.push(end)
       overlap.error = error
     } else {
-      list.push({ topic, partition, start, end, count, error, member: this.member, left: false })
+      list.push({ topic, partition, start, end, ends: [end], count, error, member: this.member, left: false })
     }
     this.ranges.set(key, list)
     this.o.log.warn(
@@ -248,13 +256,17 @@ export class CommitDoubt {
           if (!live) continue // resolved meanwhile (a commit acknowledged, a fetch)
           const c = read.committed.get(r.partition) ?? -1
           this.remove(live)
-          if (c < live.end) {
+          // One of the merged commits written: the messages below it are lost, the rest not written.
+          const inside = c > live.start && c < live.end && live.ends.includes(c)
+          if (c < live.end && !inside) {
             this.o.log.info({ topic, partition: r.partition, fromOffset: live.start, toOffset: live.end - 1, committed: c, when }, 'commit in doubt resolved: not written, the next owner reads the messages')
             continue
           }
+          const part = inside ? { ...live, end: c, ends: [c], count: Math.max(1, Math.min(live.count, c - live.start)) } : live
           const own = this.own(live, read.group)
-          if (c === live.end && own === true) this.lost(live, `the committed offset is its end, read while this member still held the partition (${when})`)
-          else this.unknowable(live, `committed offset ${c} read ${c > live.end ? 'past the range' : `after ${own}`} (${when})`)
+          if (c <= live.end && own === true) this.lost(part, `the committed offset is ${inside ? 'the end of one of its commits' : 'its end'}, read while this member still held the partition (${when})`)
+          else this.unknowable(part, `committed offset ${c} read ${c > live.end ? 'past the range' : `after ${own}`} (${when})`)
+          if (inside) this.o.log.info({ topic, partition: r.partition, fromOffset: c, toOffset: live.end - 1, committed: c, when }, 'commit in doubt resolved: not written past the committed offset, the next owner reads the messages')
         }
       }
       if (todo().length === 0) return
