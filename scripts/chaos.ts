@@ -23,9 +23,11 @@ import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { openBroker, type BrokerKind } from './chaos/cluster.ts'
 import { details, machine, table, writeSection } from './chaos/report.ts'
-import { runChaos, type ChaosOptions, type ChaosResult, type Mode } from './chaos/scenario.ts'
+import type { ChaosOptions, Mode } from './chaos/run-context.ts'
+import { runChaos, type ChaosResult } from './chaos/scenario.ts'
 
-export { runChaos, type ChaosOptions, type ChaosResult } from './chaos/scenario.ts'
+export type { ChaosOptions } from './chaos/run-context.ts'
+export { runChaos, type ChaosResult } from './chaos/scenario.ts'
 export { openBroker } from './chaos/cluster.ts'
 
 /** Handler time per message in the loss run (the consumer keeps up at 1.5x the arrival rate per partition). */

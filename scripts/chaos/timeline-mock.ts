@@ -5,7 +5,7 @@
  * Request-level errors and RTT exist only here: Apache Kafka cannot be told to fail a request.
  */
 import { ApiKey, KafkaErr } from '../../harness/brokers/mock-cluster.ts'
-import type { RunContext } from './scenario.ts'
+import type { RunContext } from './run-context.ts'
 
 export const MOCK_TIMELINE_MS = 40_000
 
