@@ -3,14 +3,14 @@
  * processes in one group on a three-broker mock cluster, scale 1 -> 3 -> 1, SIGKILL + restart,
  * SIGTERM, request errors (OffsetCommit, Fetch, Heartbeat, JoinGroup, SyncGroup) and RTT, in
  * strict sync mode, and with ORDERING=key (per-key order and exclusivity checked over every
- * instance: scripts/chaos/key-order.ts). Never a duplicate; loss within the SIGKILL bound. Several members share the
+ * instance: harness/chaos/key-order.ts). Never a duplicate; loss within the SIGKILL bound. Several members share the
  * group, so the services run with the mock's preload (harness/brokers/mock-quirks.mjs).
  */
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { openBroker } from '../scripts/chaos/cluster.ts'
-import { keyOrder } from '../scripts/chaos/key-order.ts'
-import { runChaos } from '../scripts/chaos/scenario.ts'
+import { openBroker } from '../harness/chaos/cluster.ts'
+import { keyOrder } from '../harness/chaos/key-order.ts'
+import { runChaos } from '../harness/chaos/scenario.ts'
 
 test('the chaos key-order check finds a reordering and two calls of one key at once', () => {
   const call = (offset: number, key: string, startedAt: number, time: number) => ({ partition: 0, offset: String(offset), key, startedAt, time })

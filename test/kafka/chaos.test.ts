@@ -5,12 +5,12 @@
  * group coordinator and its restart, SIGTERM, in strict sync mode (COMMIT_WINDOW=1). Never a
  * duplicate; loss within the bound: COMMIT_WINDOW per partition the killed instance owned, plus
  * COMMIT_WINDOW per partition for the coordinator's death (a commit written by the dying node
- * whose answer never came: scripts/chaos/tally.ts). No test-broker workaround.
+ * whose answer never came: harness/chaos/tally.ts). No test-broker workaround.
  */
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { openBroker } from '../../scripts/chaos/cluster.ts'
-import { runChaos } from '../../scripts/chaos/scenario.ts'
+import { openBroker } from '../../harness/chaos/cluster.ts'
+import { runChaos } from '../../harness/chaos/scenario.ts'
 
 test('chaos (short, 3-node Apache Kafka), sync: coordinator SIGKILL, instance SIGKILL, scale 1 -> 3 -> 1: no duplicate, loss within the bound', { timeout: 300_000 }, async () => {
   const lines: string[] = []

@@ -3,8 +3,8 @@
  * one cluster for the whole suite, a fresh topic and group per run) or librdkafka's three-broker
  * mock cluster (a fresh one per run: the only broker that injects request-level errors and RTT).
  */
-import { MockCluster, mockServiceArgs } from '../../harness/brokers/mock-cluster.ts'
-import { ApacheKafka, DEFAULT_KAFKA_VERSION } from '../../harness/brokers/apache-kafka/index.ts'
+import { MockCluster, mockServiceArgs } from '../brokers/mock-cluster.ts'
+import { ApacheKafka, DEFAULT_KAFKA_VERSION } from '../brokers/apache-kafka/index.ts'
 import { heal, OFFSETS_TOPIC } from './faults.ts'
 
 export type BrokerKind = 'kafka' | 'mock'

@@ -16,7 +16,7 @@
  * taking writes: min.insync.replicas is 2).
  */
 import { freeze, FREEZE_MS, electPreferredLeaders, killCoordinator, leaders, movedLeaders, nodeById, OFFSETS_TOPIC, waitFullIsr } from './faults.ts'
-import { sleep } from '../../harness/kafka-tools.ts'
+import { sleep } from '../kafka-tools.ts'
 import type { RunContext } from './run-context.ts'
 
 export const KAFKA_TIMELINE_MS = 50_000

@@ -17,7 +17,7 @@ export interface ChaosOptions {
   /** Messages per second the producer aims at. */
   rate: number
   partitions?: number
-  /** A handler taking this many ms per message (scripts/chaos/slow-handler.mjs); 0 = HANDLER=log. */
+  /** A handler taking this many ms per message (harness/chaos/slow-handler.mjs); 0 = HANDLER=log. */
   handlerMs?: number
   /** Kill the instance only while it holds committed-but-unprocessed messages (the loss run). */
   killAtRisk?: boolean

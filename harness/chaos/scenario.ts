@@ -6,7 +6,7 @@
  */
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { committedOffsets, endOffsets, eventually, sleep } from '../../harness/kafka-tools.ts'
+import { committedOffsets, endOffsets, eventually, sleep } from '../kafka-tools.ts'
 import type { ChaosBroker } from './cluster.ts'
 import { Fleet, type Kill } from './fleet.ts'
 import { keyOrder, type KeyOrder } from './key-order.ts'
