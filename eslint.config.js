@@ -40,4 +40,11 @@ export default tseslint.config(
     },
     rules: { 'import-x/no-cycle': ['error', { ignoreExternal: true }] },
   },
+  // Tests use src/, harness/ and test/support/; the tools in scripts/ are not a library.
+  {
+    files: ['test/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['**/scripts/**'], message: 'tests import from src/, harness/ or test/support/, not scripts/' }] }],
+    },
+  },
 )
