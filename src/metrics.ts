@@ -14,8 +14,8 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, type Registry } from 
 import type { CommitMode } from './config/schema.ts'
 
 /** Why a committed message was not processed successfully (consumer_messages_lost_total). */
-export type LossReason = 'handler_failed' | 'handler_timeout' | 'undecodable' | 'shutdown'
-export const LOSS_REASONS: readonly LossReason[] = ['handler_failed', 'handler_timeout', 'undecodable', 'shutdown']
+export type LossReason = 'handler_failed' | 'handler_timeout' | 'undecodable' | 'shutdown' | 'commit_written'
+export const LOSS_REASONS: readonly LossReason[] = ['handler_failed', 'handler_timeout', 'undecodable', 'shutdown', 'commit_written']
 
 /** Why a message was never handed to the handler (consumer_messages_skipped_total). */
 export type SkipReason = 'undecodable' | 'dropped_at_shutdown'
@@ -110,6 +110,14 @@ export function createMetrics(registry: Registry, opts: MetricsOptions = {}) {
   })
   for (const reason of LOSS_REASONS) lost.inc({ reason }, 0)
 
+  // Commits in doubt whose outcome could not be known (src/consumer/commit-doubt.ts): no labels, so
+  // it reads 0 from the first scrape.
+  const inDoubt = new Counter({
+    name: 'consumer_messages_in_doubt_total',
+    help: 'Messages covered by a sync commit that failed in a way that may have been written, whose outcome could not be resolved: lost if it was written',
+    registers,
+  })
+
   const crashes = new Counter({
     name: 'consumer_crashes_total',
     help: 'Consumer crashes, by whether the service restarts the consumer (restart="true": a retriable error such as a lost broker; restart="false": crashed for good, liveness fails)',
@@ -180,6 +188,7 @@ export function createMetrics(registry: Registry, opts: MetricsOptions = {}) {
         this.set(inFlightSource.read())
       },
     }),
+    inDoubt,
     lag: new Gauge({
       name: 'consumer_lag',
       help: 'Messages in the partition after the next one to process (high watermark - position)',

@@ -301,7 +301,8 @@ describe('metrics of the running service', () => {
   it('series with known labels read 0 from the first scrape, per partition from its assignment', () => {
     const zero = (name: string, labels: string) =>
       assert.match(firstScrape, new RegExp(`^${name}\\{${labels}\\} 0$`, 'm'), `${name}{${labels}} 0 in the first scrape`)
-    for (const reason of ['handler_failed', 'handler_timeout', 'undecodable', 'shutdown']) zero('consumer_messages_lost_total', `reason="${reason}"`)
+    for (const reason of ['handler_failed', 'handler_timeout', 'undecodable', 'shutdown', 'commit_written']) zero('consumer_messages_lost_total', `reason="${reason}"`)
+    assert.match(firstScrape, /^consumer_messages_in_doubt_total 0$/m)
     for (const restart of ['true', 'false']) zero('consumer_crashes_total', `restart="${restart}"`)
     for (const result of ['sent', 'failed', 'dropped']) zero('consumer_dead_letter_total', `result="${result}"`)
     assert.match(firstScrape, /^consumer_commit_errors_total\{mode="sync",error="REBALANCE_IN_PROGRESS"\} 0$/m)
@@ -407,7 +408,7 @@ describe('a real Prometheus server scraping the service', () => {
       JSON.stringify({
         global: { scrape_interval: '1s', evaluation_interval: '1s' },
         rule_files: [ALERTS],
-        scrape_configs: [{ job_name: 'amo-consumer', static_configs: [{ targets: [`127.0.0.1:${svc.port}`] }] }],
+        scrape_configs: [{ job_name: 'amo-consumer', static_configs: [{ targets: [`127.0.0.1:${svc.port}`], labels: { app_kubernetes_io_name: 'amo-consumer' } }] }],
       }),
     )
     const child = spawn(
@@ -497,12 +498,15 @@ describe('a real Prometheus server scraping the service', () => {
   it('the loss counters read 0, as a value', async () => {
     const lost = await query('consumer_messages_lost_total')
     assert.equal(lost.status, 'success')
-    assert.deepEqual(lost.data.result.map((s) => s.metric.reason).sort(), ['handler_failed', 'handler_timeout', 'shutdown', 'undecodable'])
+    assert.deepEqual(lost.data.result.map((s) => s.metric.reason).sort(), ['commit_written', 'handler_failed', 'handler_timeout', 'shutdown', 'undecodable'])
     for (const s of lost.data.result) assert.equal(s.value[1], '0', `lost{reason="${s.metric.reason}"}`)
+    const inDoubt = await query('increase(consumer_messages_in_doubt_total[1h])')
+    assert.equal(inDoubt.data.result.length, 1, 'the in-doubt counter is a value too')
+    assert.equal(Number(inDoubt.data.result[0]!.value[1]), 0)
     // The query that answered "no data" on a healthy service before the series started at 0.
     for (const expr of ['increase(consumer_messages_lost_total[1h])', 'sum by (reason) (increase(consumer_messages_lost_total[1h]))']) {
       const increase = await query(expr)
-      assert.equal(increase.data.result.length, 4, expr)
+      assert.equal(increase.data.result.length, 5, expr)
       for (const s of increase.data.result) assert.equal(Number(s.value[1]), 0, `${expr}: reason="${s.metric.reason}"`)
     }
   })

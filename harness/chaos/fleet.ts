@@ -23,6 +23,8 @@ export interface Kill {
   partitions: number[]
   /** consumer_messages_at_risk read just before the signal (committed, not yet processed). */
   atRisk: number
+  /** Date.now() when the signal was sent. */
+  at?: number
 }
 
 /** The partitions an instance owns according to its last "joined the consumer group" line. */
@@ -103,10 +105,11 @@ export class Fleet {
       risk = await atRisk(inst.proc).catch(() => 0)
     }
     const partitions = ownedPartitions(inst.proc, this.topic)
+    const at = Date.now()
     inst.proc.signal('SIGKILL')
     await inst.proc.exited
     this.live.delete(name)
-    const kill = { name: inst.name, partitions, atRisk: risk }
+    const kill = { name: inst.name, partitions, atRisk: risk, at }
     this.kills.push(kill)
     this.note(`SIGKILL ${inst.name} (owned partitions ${partitions.join(',') || 'none'}; ${risk} at risk)`)
     return kill
@@ -143,6 +146,39 @@ export class Fleet {
         .filter((l) => l.msg.startsWith('commit failed') && typeof l.partition === 'number' && l.offset !== undefined)
         .map((l) => ({ partition: l.partition as number, offset: Number(l.offset) })),
     )
+  }
+
+  /** When each record was first processed ("partition|offset" -> the `consumed` line's time). */
+  processedAt(): Map<string, number> {
+    const at = new Map<string, number>()
+    for (const i of this.all) {
+      for (const c of i.proc.consumed()) {
+        const key = `${c.partition}|${c.offset}`
+        const t = Number((c as { time?: unknown }).time ?? 0)
+        if (!at.has(key) || t < at.get(key)!) at.set(key, t)
+      }
+    }
+    return at
+  }
+
+  /**
+   * The loss the instances that were not SIGKILLed counted, from their warn lines (each line is one
+   * increment of consumer_messages_lost_total, by `count` or 1; of consumer_messages_in_doubt_total
+   * for an unresolved commit in doubt). Read from the logs, so instances already stopped count too.
+   */
+  ledger(): { counted: number; inDoubt: number } {
+    const killed = new Set(this.kills.map((k) => k.name))
+    let counted = 0
+    let inDoubt = 0
+    for (const i of this.all) {
+      if (killed.has(i.name)) continue
+      for (const l of i.proc.logs) {
+        const n = typeof l.count === 'number' ? l.count : 1
+        if (l.lost === true) counted += n
+        else if (l.inDoubt === true && l.msg.startsWith('commit in doubt not resolved')) inDoubt += n
+      }
+    }
+    return { counted, inDoubt }
   }
 
   /** `joined the consumer group` lines over all instances. */

@@ -55,6 +55,21 @@ export interface Tally {
   gaps: number
   /** Lost ids on partitions no killed instance owned (coordinator faults: commits written whose answer never came). */
   lostElsewhere: number
+  /**
+   * The loss ledger (sync): records never processed — offsets below the partition's end offset
+   * that no instance handed to the handler — outside what the SIGKILLs took (the unprocessed run of
+   * offsets right after the last record a killed instance processed on a partition it owned).
+   * This is the loss the instances that were not SIGKILLed must have counted.
+   */
+  measuredLoss: number
+  /** Records never processed that the SIGKILLs took (not countable by the dead process). */
+  killLoss: number
+  /** What the instances not SIGKILLed counted lost (consumer_messages_lost_total, every reason, from their warn lines). */
+  counted: number
+  /** What they counted in doubt (consumer_messages_in_doubt_total, from their warn lines). */
+  inDoubt: number
+  /** counted <= measuredLoss <= counted + inDoubt: every loss counted (and equal when nothing stayed in doubt). */
+  ledgerOk: boolean
 }
 
 export function idOf(value: unknown): number | undefined {
@@ -74,6 +89,12 @@ export function tally(opts: {
   partitionOf: (id: number) => number
   /** Commits the service logged as failed: partition and target offset (the next offset to read). */
   failedCommits?: Iterable<{ partition: number; offset: number }>
+  /** Each partition's end offset after the drain (records below it were all in the log). */
+  ends?: ReadonlyMap<number, number>
+  /** When each record was first processed ("partition|offset" -> ms), for the SIGKILLs' share. */
+  processedAt?: ReadonlyMap<string, number>
+  /** Loss counted by the instances that were not SIGKILLed: lost and in doubt. */
+  ledger?: { counted: number; inDoubt: number }
 }): Tally {
   const deliveries = new Map<string, number>() // record -> times handed to the handler
   const offsetsOfId = new Map<number, Set<string>>()
@@ -121,6 +142,35 @@ export function tally(opts: {
   const boundCoordinator = opts.window * opts.partitions * opts.coordinatorFaults
   const killed = new Set(opts.kills.flatMap((k) => k.partitions))
   const lostElsewhere = Object.entries(lostByPartition).reduce((n, [p, c]) => (killed.has(Number(p)) ? n : n + c), 0)
+  // The ledger: every record below a partition's end offset never processed, minus the SIGKILLs'
+  // share. A SIGKILL loses, on each partition the instance owned, what its last acknowledged
+  // commit covered and it had not processed: the run of never-processed offsets right after the
+  // highest offset of that partition processed (by anyone) before the kill.
+  let measuredLoss = 0
+  let killLoss = 0
+  const byKill = new Set<string>()
+  for (const k of opts.kills) {
+    for (const p of k.partitions) {
+      const set = processedOffsets.get(p) ?? new Set<number>()
+      let last = -1
+      for (const o of set) {
+        const t = opts.processedAt?.get(`${p}|${o}`) ?? 0
+        if (o > last && (k.at === undefined || t <= k.at)) last = o
+      }
+      const end = opts.ends?.get(p) ?? 0
+      for (let o = last + 1; o < end && !set.has(o); o++) byKill.add(`${p}|${o}`)
+    }
+  }
+  for (const [p, end] of opts.ends ?? new Map<number, number>()) {
+    const set = processedOffsets.get(p) ?? new Set<number>()
+    for (let o = 0; o < end; o++) {
+      if (set.has(o)) continue
+      if (byKill.has(`${p}|${o}`)) killLoss++
+      else measuredLoss++
+    }
+  }
+  const counted = opts.ledger?.counted ?? 0
+  const inDoubt = opts.ledger?.inDoubt ?? 0
   let logDuplicates = 0
   let unacknowledgedProcessed = 0
   for (const [id, records] of offsetsOfId) {
@@ -141,5 +191,10 @@ export function tally(opts: {
     lostElsewhere,
     gaps,
     gapsAfterFailedCommit,
+    measuredLoss,
+    killLoss,
+    counted,
+    inDoubt,
+    ledgerOk: counted <= measuredLoss && measuredLoss <= counted + inDoubt,
   }
 }

@@ -37,13 +37,13 @@ function windowLabel(r: ChaosResult): string {
 
 export function table(results: ChaosResult[]): string {
   return [
-    '| mode | window | ordering | handler | produced | processed | duplicates | lost | bound | at risk at SIGKILL | key order (keys, out of order, same key at once) | verdict |',
-    '|---|---:|---|---|---:|---:|---:|---:|---:|---:|---|---|',
+    '| mode | window | ordering | handler | produced | processed | duplicates | lost | bound | at risk at SIGKILL | measured loss | counted | in doubt | key order (keys, out of order, same key at once) | verdict |',
+    '|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|',
     ...results.map((r) => {
       const handler = r.handlerMs > 0 ? `${r.handlerMs} ms/msg` : 'log'
       const risk = r.kills.map((k) => k.atRisk).join(' + ') || '-'
       const order = r.keyOrder ? `${r.keyOrder.keys}, ${r.keyOrder.outOfOrder}, ${r.keyOrder.overlaps}` : '-'
-      return `| ${r.mode} | ${windowLabel(r)} | ${r.mode === 'sync' ? (r.ordering ?? 'partition') : '-'} | ${handler} | ${r.produced} | ${r.processed} | ${r.duplicates} | ${r.lost} | ${r.boundCoordinator ? `${r.bound} (${r.boundKills} + ${r.boundCoordinator})` : r.bound} | ${risk} | ${order} | ${r.verdict} |`
+      return `| ${r.mode} | ${windowLabel(r)} | ${r.mode === 'sync' ? (r.ordering ?? 'partition') : '-'} | ${handler} | ${r.produced} | ${r.processed} | ${r.duplicates} | ${r.lost} | ${r.boundCoordinator ? `${r.bound} (${r.boundKills} + ${r.boundCoordinator})` : r.bound} | ${risk} | ${r.measuredLoss ?? '-'} | ${r.counted ?? '-'} | ${r.inDoubt ?? '-'} | ${order} | ${r.verdict} |`
     }),
   ].join('\n')
 }
@@ -55,6 +55,7 @@ export function details(r: ChaosResult): string {
     `${r.mode} w=${windowLabel(r)}: ${(r.durationMs / 1000).toFixed(0)} s, ${r.instances} instances, ${r.joins} group joins, ` +
     `SIGKILLs: ${kills || 'none'}; bound ${r.bound} = ${r.boundKills} (instance SIGKILLs) + ${r.boundCoordinator} (${r.coordinatorFaults} coordinator faults); lost per partition ${JSON.stringify(r.lostByPartition)} (${r.lostElsewhere} outside the killed instances' partitions); ` +
     `offsets never processed: ${r.gaps}, of which covered by a commit the service saw fail: ${r.gapsAfterFailedCommit}; ` +
+    `loss ledger: ${r.measuredLoss} records never processed outside the SIGKILLs' ${r.killLoss}, counted ${r.counted}, in doubt ${r.inDoubt}${r.ledgerOk ? '' : ' (MISMATCH)'}; ` +
     `producer stalls > 2 s: ${r.producerStalls.count} (longest ${(r.producerStalls.longestMs / 1000).toFixed(1)} s); ids written twice by producer retries: ${r.logDuplicates}; ` +
     `processed but never acknowledged to the producer: ${r.unacknowledgedProcessed}${r.drained ? '' : '; NOT DRAINED'}`
   )

@@ -45,7 +45,14 @@ export const configSchema = {
     KAFKA_CLIENT_ID: { type: 'string', minLength: 1, description: 'client id (default: host name)' },
     KAFKA_FROM_BEGINNING: { type: 'boolean', default: true, description: 'a new group starts at the earliest offset' },
     KAFKA_SESSION_TIMEOUT_MS: { ...positiveInt(30000), minimum: 1000, description: 'group session timeout' },
-    KAFKA_HEARTBEAT_INTERVAL_MS: { ...positiveInt(3000), minimum: 100, description: 'group heartbeat interval' },
+    // 500 ms, not kafkajs's 3000: the other members learn of a rebalance (a member leaving or
+    // joining, as in every rolling restart) at their next heartbeat, and the group is stopped until
+    // the last one has rejoined (test/kafka/rolling.test.ts, docs/kubernetes.md).
+    KAFKA_HEARTBEAT_INTERVAL_MS: {
+      ...positiveInt(500),
+      minimum: 100,
+      description: 'group heartbeat interval: the other members learn of a rebalance (a rolling restart) within it; lower means shorter rebalance pauses, more heartbeat requests',
+    },
     KAFKA_SSL: { type: 'boolean', default: false, description: 'connect with TLS' },
     KAFKA_SSL_CA_FILE: {
       type: 'string',

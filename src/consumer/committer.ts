@@ -5,6 +5,7 @@
  */
 import type { Logger } from 'pino'
 import type { Metrics, PartitionMetrics } from '../metrics.ts'
+import { mayHaveBeenWritten, type CommitDoubt } from './commit-doubt.ts'
 
 /** Sends an OffsetCommit of `offset` (the next offset to read) and resolves when acknowledged. */
 export type CommitFn = (offset: number) => Promise<void>
@@ -44,6 +45,8 @@ export class PartitionCommitter {
     private readonly partitionMetrics: PartitionMetrics,
     private readonly log: Logger,
     private readonly mode: string,
+    /** sync mode: where a failed commit that may have been written is kept until resolved. */
+    private readonly doubt?: Pick<CommitDoubt, 'record' | 'acknowledged'>,
   ) {
     this.where = { topic, partition }
     this.duration = metrics.commitDuration.labels({ mode })
@@ -127,6 +130,11 @@ export class PartitionCommitter {
   }
 
   private async send(offset: number, count: number, commitFn: CommitFn): Promise<boolean> {
+    // The first offset this commit covers that is not processed: the acknowledged position, or
+    // (before the first acknowledgement) `count` below the target.
+    const from = this.acked >= 0 && this.acked < offset ? this.acked : offset - count
+    /** An attempt failed in a way that may have been written (commit-doubt.ts). */
+    let inDoubt: string | undefined
     for (let attempt = 0; ; attempt++) {
       const started = performance.now()
       try {
@@ -137,10 +145,12 @@ export class PartitionCommitter {
         if (offset > this.acked) this.acked = offset
         this.lastError = undefined
         this.partitionMetrics.committed.inc(count)
+        if (this.mode === 'sync') this.doubt?.acknowledged(this.where.topic, this.where.partition, offset)
         return true
       } catch (err) {
         const type = String((err as { type?: unknown }).type ?? (err as Error).name ?? 'Error')
         this.metrics.commitErrors.inc({ mode: this.mode, error: type })
+        if (this.mode === 'sync' && inDoubt === undefined && mayHaveBeenWritten(err)) inDoubt = type
         const retriable = (err as { retriable?: unknown }).retriable === true && !isRebalanceError(err)
         if (retriable && attempt < RETRIES) {
           this.log.debug({ ...this.where, offset, attempt, error: (err as Error).message }, 'commit failed, retrying')
@@ -149,14 +159,17 @@ export class PartitionCommitter {
         }
         this.lastError = err
         this.log.warn(
-          { ...this.where, offset, error: (err as Error).message, errorType: type },
-          this.mode === 'sync'
-            ? // Not processed here. Usually fetched again; but a coordinator that dies or loses
-              // leadership mid-write can have written the commit before failing, and then the group
-              // resumes past these messages: lost (at-most-once), up to one window per failed commit.
-              'commit failed; the messages it covered are not processed here (fetched again, unless the coordinator wrote the commit before failing: then lost)'
-            : 'commit failed; the messages it covered may be delivered again',
+          { ...this.where, offset, error: (err as Error).message, errorType: type, ...(inDoubt ? { inDoubt: true } : {}) },
+          this.mode !== 'sync'
+            ? 'commit failed; the messages it covered may be delivered again'
+            : inDoubt
+              ? // Not processed here. A coordinator that dies or loses leadership mid-write can have
+                // written the commit before failing, and then the group resumes past these messages:
+                // lost. The ledger (commit-doubt.ts) finds out which, and counts it.
+                'commit failed; the messages it covered are not processed here (fetched again, unless the coordinator wrote the commit before failing: then lost, and counted)'
+              : 'commit failed; the messages it covered are not processed here (fetched again)',
         )
+        if (inDoubt) this.doubt?.record(this.where.topic, this.where.partition, from, offset, count, inDoubt)
         return false
       }
     }

@@ -58,6 +58,25 @@ export const noDelaySocketFactory: ISocketFactory = ({ host, port, ssl, onConnec
     : net.connect({ host, port }, onConnect)
   socket.setKeepAlive(true, 60_000)
   socket.setNoDelay(true)
+  return unrefSafe(socket)
+}
+
+/**
+ * The `MaxListenersExceededWarning: … 11 connect listeners added to [Socket]` seen while a group
+ * coordinator is down is a real (small) leak, fixed here. kafkajs's Connection.disconnect()
+ * (node_modules/kafkajs/src/network/connection.js) ends with `this.socket.end(); this.socket.unref()`,
+ * and kafkajs disconnects a broker's connection again and again while it cannot reach it, without
+ * connecting in between. A socket whose connect failed (ECONNREFUSED) is destroyed and has no
+ * handle, and Node's Socket.prototype.unref() on a socket without a handle defers itself with
+ * `this.once('connect', this.unref)` — for a 'connect' that never comes. So each disconnect() of
+ * the dead socket adds one listener, held until a new connect() replaces the socket: a leak that
+ * grows for as long as the outage lasts (traced with a preload that logged the warning's stack:
+ * Socket.unref <- Connection.disconnect). unref() of a destroyed socket has nothing to do, so it
+ * returns at once here.
+ */
+export function unrefSafe<S extends net.Socket>(socket: S): S {
+  const unref = socket.unref.bind(socket)
+  socket.unref = () => (socket.destroyed ? socket : unref())
   return socket
 }
 

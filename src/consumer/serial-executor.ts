@@ -40,8 +40,8 @@ export async function runSerial(b: BatchContext, gate: CommitGate, start: number
       // A failed commit, shutdown or revocation: no NEW window. The rest is fetched again.
       if (!gate.canSend) break
       if (!(await gate.send(i))) break
-      // Offer kafkajs a heartbeat at most once a second here too (it only sends one when due;
-      // with COMMIT_WINDOW=1 an offer per window cost several promise hops per message).
+      // Offer kafkajs a heartbeat every HEARTBEAT_CHECK_MS at most here too (it only sends one
+      // when due; with COMMIT_WINDOW=1 an offer per window cost several promise hops per message).
       if (Date.now() - lastBeat >= HEARTBEAT_CHECK_MS) {
         lastBeat = Date.now()
         await b.heartbeat()

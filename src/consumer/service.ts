@@ -6,7 +6,7 @@
  * Start-up retries live in connect-loop.ts, the shutdown sequence in shutdown.ts, the
  * dead-letter producer in dead-letter.ts.
  */
-import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs'
+import { AssignerProtocol, type Admin, type Consumer, type EachBatchPayload, type Kafka, type KafkaMessage } from 'kafkajs'
 import type { Logger } from 'pino'
 import type { ServiceConfig } from '../config/load.ts'
 import { createDecoder } from '../message/decode.ts'
@@ -15,6 +15,7 @@ import { processMessage, type ProcessDeps } from '../message/process.ts'
 import { PartitionMetrics, type Metrics } from '../metrics.ts'
 import type { BatchContext, PartitionPosition } from './batch-context.ts'
 import { CommitBatcher, type CommitVia } from './commit-batcher.ts'
+import { CommitDoubt, type ReadCommitted } from './commit-doubt.ts'
 import { isRebalanceError, PartitionCommitter, type CommitFn } from './committer.ts'
 import { backoffMs, connectWithRetry } from './connect-loop.ts'
 import { DeadLetterProducer } from './dead-letter.ts'
@@ -75,6 +76,9 @@ export class ConsumerService {
   /** Crashes since the last batch processed: the restart back-off grows with it. */
   private crashStreak = 0
   private lastCrashAt = 0
+  /** sync mode: the commits in doubt (commit-doubt.ts), resolved on the next fetch or before the partition changes owner. */
+  private readonly doubt: CommitDoubt
+  private admin: Admin | undefined
 
   constructor(
     private readonly config: ServiceConfig,
@@ -105,6 +109,7 @@ export class ConsumerService {
         },
       },
     })
+    this.doubt = new CommitDoubt({ metrics, log, read: (topic) => this.readCommitted(topic), readBudgetMs: config.sessionTimeoutMs })
     if (config.deadLetterTopic) this.deadLetter = new DeadLetterProducer(this.kafka, config.deadLetterTopic, metrics, log)
     this.followEvents()
     metrics.ready.set(0)
@@ -184,6 +189,7 @@ export class ConsumerService {
       progress()
       if (this.joins++ > 0) this.metrics.rebalances.inc()
       this.reconcile(e.payload.memberAssignment)
+      this.doubt.onJoin(e.payload.memberId, e.payload.memberAssignment) // [commit-doubt]
       if (!this.stopping) {
         this.state = 'running'
         this.metrics.ready.set(1)
@@ -195,6 +201,7 @@ export class ConsumerService {
     })
     this.consumer.on(events.REBALANCING, () => {
       this.rejoining = true
+      void this.doubt.resolve('rebalance') // [commit-doubt] read now: answered before the group's new generation can start
       this.log.info('the group is rebalancing')
     })
     this.consumer.on(events.CRASH, (e) => {
@@ -202,6 +209,7 @@ export class ConsumerService {
       this.rejoining = false
       const restart = this.restartWanted
       this.restartWanted = false
+      void this.doubt.resolve('crash') // [commit-doubt] kafkajs has left the group: the outcome may be unknowable
       if (this.stopping) return
       this.metrics.crashes.inc({ restart: String(restart) })
       const err = e.payload.error as Error
@@ -258,7 +266,7 @@ export class ConsumerService {
         topic,
         partition,
         metrics,
-        committer: new PartitionCommitter(topic, partition, this.metrics, metrics, this.log, this.config.commitMode),
+        committer: new PartitionCommitter(topic, partition, this.metrics, metrics, this.log, this.config.commitMode, this.doubt),
         position: { next: -1, perMessageMs: 0 },
         deps: {
           decode: this.decode,
@@ -277,11 +285,16 @@ export class ConsumerService {
 
   private async eachBatch(payload: EachBatchPayload): Promise<void> {
     this.lastProgressAt = Date.now()
+    this.doubt.onFetch(payload.batch.topic, payload.batch.partition, payload.batch.messages[0]?.offset) // [commit-doubt]
     if (this.stopping || payload.batch.messages.length === 0) return // not committed: fetched again later
     const work = this.runBatch(payload)
     this.activeBatches.add(work)
     try {
-      await work
+      await work.catch(async (err: unknown) => {
+        // [commit-doubt] kafkajs rejoins for this error once eachBatch returns: resolve before that.
+        if (isRebalanceError(err)) await this.doubt.resolve('rebalance')
+        throw err
+      })
       this.crashStreak = 0
     } finally {
       this.activeBatches.delete(work)
@@ -405,7 +418,10 @@ export class ConsumerService {
           state: was,
           abortConnections: () => this.sockets.abort(),
           disconnect: async () => {
+            await this.doubt.resolve('shutdown', this.config.shutdownTimeoutMs / 2) // [commit-doubt]
+            this.doubt.close() // [commit-doubt]
             await this.consumer.disconnect()
+            await this.admin?.disconnect() // [commit-doubt]
             await this.deadLetter?.disconnect()
           },
         })
@@ -428,6 +444,8 @@ export class ConsumerService {
         inFlight: () => [...this.activeBatches],
         finalCommit: () => this.finalCommit(),
         leaveGroup: async () => {
+          await this.doubt.resolve('shutdown', this.config.shutdownTimeoutMs / 2) // [commit-doubt] before the partitions change owner
+          this.doubt.close() // [commit-doubt]
           // kafkajs's disconnect waits for a pending rejoin, which the coordinator may hold until
           // every member rejoined or timed out. By now nothing is in flight and the final commit
           // is done: close the connections so that the rejoin fails at once; kafkajs then sends
@@ -438,7 +456,10 @@ export class ConsumerService {
           }
           await this.consumer.disconnect()
         },
-        closeOthers: async () => this.deadLetter?.disconnect(),
+        closeOthers: async () => {
+          await this.deadLetter?.disconnect()
+          await this.admin?.disconnect() // [commit-doubt]
+        },
         abandoned: () => this.abandoned,
       })
     } finally {
@@ -454,6 +475,22 @@ export class ConsumerService {
   private holdsWork(state: ConsumerState): boolean {
     if (state === 'running' || this.activeBatches.size > 0) return true
     return [...this.partitions.values()].some((st) => st.committer.busy || st.committer.pending !== undefined)
+  }
+
+  /** [commit-doubt] The group's committed offsets of `topic`, then the group's members (commit-doubt.ts ReadCommitted), through an admin client. */
+  private async readCommitted(topic: string): Promise<Awaited<ReturnType<ReadCommitted>>> {
+    this.admin ??= this.kafka.admin({ retry: { retries: 1, initialRetryTime: 200 } }) // the ledger retries itself
+    await this.admin.connect()
+    const [res] = await this.admin.fetchOffsets({ groupId: this.config.groupId, topics: [topic] })
+    const committed = new Map((res?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]))
+    const { groups } = await this.admin.describeGroups([this.config.groupId])
+    const group = groups[0]
+    const members = new Map<string, Record<string, number[]> | undefined>()
+    for (const m of group?.members ?? []) {
+      const decoded = m.memberAssignment.length > 0 ? AssignerProtocol.MemberAssignment.decode(m.memberAssignment) : null
+      members.set(m.memberId, decoded ? (decoded.assignment as Record<string, number[]>) : undefined)
+    }
+    return { committed, group: { state: group?.state ?? 'Unknown', members } }
   }
 
   /** Commit every position still pending (async: the newest sent; auto: the processed one). */

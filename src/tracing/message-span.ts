@@ -10,8 +10,8 @@ import type { LossReason } from '../metrics.ts'
 import { fetchedAt } from './fetched.ts'
 import { headerGetter } from './headers.ts'
 
-/** Why a message's span ends with status ERROR. */
-export type SpanFailure = LossReason
+/** Why a message's span ends with status ERROR (a commit written but reported failed never reaches a span: its messages are not handed over). */
+export type SpanFailure = Exclude<LossReason, 'commit_written'>
 
 const FAILURE_TEXT: Record<SpanFailure, string> = {
   handler_failed: 'handler failed; message lost (at-most-once: no retry)',

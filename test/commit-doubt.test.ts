@@ -1,0 +1,279 @@
+/**
+ * The ledger of commits in doubt (src/consumer/commit-doubt.ts) and the committer's failure path
+ * that feeds it: real metrics on a Registry, a real pino logger, committed offsets given by a
+ * plain function standing in for the group coordinator. No broker: the Apache Kafka proof is
+ * test/kafka/commit-doubt.test.ts.
+ */
+import assert from 'node:assert/strict'
+import { Writable } from 'node:stream'
+import { describe, it } from 'node:test'
+import { pino } from 'pino'
+import { Registry } from 'prom-client'
+import { CommitDoubt, mayHaveBeenWritten, type GroupView, type ReadCommitted } from '../src/consumer/commit-doubt.ts'
+import { PartitionCommitter } from '../src/consumer/committer.ts'
+import { createMetrics, PartitionMetrics } from '../src/metrics.ts'
+import { sumMetric } from '../harness/service-process.ts'
+
+/** What the coordinator answers: committed offsets, then the group (default: m1 still a member, a rebalance under way). */
+function answer(committed: Array<[number, number]>, members: GroupView['members'] = new Map([['m1', undefined]]), state = 'PreparingRebalance') {
+  return { committed: new Map(committed), group: { state, members } }
+}
+
+function setup(read: ReadCommitted = async () => answer([]), budgetMs = 300) {
+  const registry = new Registry()
+  const metrics = createMetrics(registry, { defaultMetrics: false, commitMode: 'sync' })
+  const lines: Array<Record<string, unknown>> = []
+  const log = pino(
+    { level: 'debug' },
+    new Writable({
+      write(chunk: Buffer, _e, cb) {
+        lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>)
+        cb()
+      },
+    }),
+  )
+  const doubt = new CommitDoubt({ metrics, log, read, readBudgetMs: budgetMs, retryMs: 20 })
+  doubt.onJoin('m1', { orders: [0, 1, 2, 3, 4, 5] }) // the first generation
+  const text = () => registry.metrics()
+  const lost = async () => sumMetric(await text(), 'consumer_messages_lost_total', { reason: 'commit_written' })
+  const inDoubt = async () => sumMetric(await text(), 'consumer_messages_in_doubt_total')
+  return { metrics, doubt, lines, log, lost, inDoubt, text }
+}
+
+const protocolError = (type: string, retriable = true) => Object.assign(new Error(type), { name: 'KafkaJSProtocolError', type, retriable })
+const kafkaError = (name: string, message: string, extra: Record<string, unknown> = {}) =>
+  Object.assign(new Error(message), { name, retriable: true, ...extra })
+
+describe('mayHaveBeenWritten: which failed commits may have been written', () => {
+  it('in doubt: sent and no answer, or the coordinator moved / not available after sending', () => {
+    assert.equal(mayHaveBeenWritten(protocolError('NOT_COORDINATOR_FOR_GROUP')), true)
+    assert.equal(mayHaveBeenWritten(protocolError('GROUP_COORDINATOR_NOT_AVAILABLE')), true)
+    assert.equal(mayHaveBeenWritten(protocolError('REQUEST_TIMED_OUT')), true)
+    assert.equal(mayHaveBeenWritten(kafkaError('KafkaJSRequestTimeoutError', 'Request Produce(key: 8, version: 5) timed out')), true)
+    assert.equal(mayHaveBeenWritten(kafkaError('KafkaJSConnectionClosedError', 'Closed connection')), true)
+    assert.equal(mayHaveBeenWritten(kafkaError('KafkaJSConnectionError', 'Connection error: read ECONNRESET', { code: 'ECONNRESET' })), true)
+    const wrapped = Object.assign(new Error('retries'), { name: 'KafkaJSNumberOfRetriesExceeded', cause: protocolError('NOT_COORDINATOR_FOR_GROUP') })
+    assert.equal(mayHaveBeenWritten(wrapped), true)
+  })
+  it('not written: a clean refusal, or a connection that was never opened', () => {
+    for (const t of ['REBALANCE_IN_PROGRESS', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID', 'OFFSET_METADATA_TOO_LARGE', 'COORDINATOR_LOAD_IN_PROGRESS', 'GROUP_AUTHORIZATION_FAILED']) {
+      assert.equal(mayHaveBeenWritten(protocolError(t)), false, t)
+    }
+    assert.equal(mayHaveBeenWritten(kafkaError('KafkaJSConnectionError', 'Connection error: connect ECONNREFUSED 127.0.0.1:9092', { code: 'ECONNREFUSED' })), false)
+    assert.equal(mayHaveBeenWritten(kafkaError('KafkaJSConnectionError', 'Connection timeout')), false)
+    assert.equal(mayHaveBeenWritten(new Error('boom')), false)
+    assert.equal(mayHaveBeenWritten(undefined), false)
+  })
+})
+
+describe('the ledger: resolved by a later commit or the next fetch', () => {
+  it('the partition kept, with the same member id, fetched again at or past the range end: written, counted lost once with one warn line naming the offsets', async () => {
+    const t = setup()
+    assert.equal(await t.lost(), 0, 'the series exists from zero')
+    assert.equal(await t.inDoubt(), 0, 'the series exists from zero')
+    t.doubt.record('orders', 3, 19, 21, 2, 'NOT_COORDINATOR_FOR_GROUP')
+    assert.equal(t.doubt.outstanding, 1)
+    t.doubt.onJoin('m1', { orders: [2, 3] }) // rejoined, same member, partition 3 kept
+    t.doubt.onFetch('orders', 2, '21') // another partition: nothing
+    assert.equal(t.doubt.outstanding, 1)
+    t.doubt.onFetch('orders', 3, '21')
+    assert.equal(t.doubt.outstanding, 0)
+    assert.equal(await t.lost(), 2)
+    const warn = t.lines.filter((l) => l.lost === true)
+    assert.equal(warn.length, 1)
+    assert.equal(warn[0]!.level, 40)
+    assert.deepEqual([warn[0]!.topic, warn[0]!.partition, warn[0]!.fromOffset, warn[0]!.toOffset, warn[0]!.reason], ['orders', 3, 19, 20, 'commit_written'])
+    t.doubt.onFetch('orders', 3, '30') // resolved already: counted once
+    assert.equal(await t.lost(), 2)
+  })
+  it('a fetch inside or before the range counts nothing; the range is settled when a commit covering it is acknowledged', async () => {
+    const t = setup()
+    t.doubt.record('orders', 0, 10, 12, 2, 'REQUEST_TIMED_OUT')
+    t.doubt.onFetch('orders', 0, '11')
+    t.doubt.onFetch('orders', 0, '4')
+    assert.equal(t.doubt.outstanding, 1, 'read again, not yet committed again')
+    t.doubt.acknowledged('orders', 0, 11) // part of it
+    assert.deepEqual(t.doubt.list().map((r) => [r.start, r.end, r.count]), [[11, 12, 1]])
+    t.doubt.acknowledged('orders', 0, 12)
+    assert.equal(t.doubt.outstanding, 0)
+    assert.equal(await t.lost(), 0)
+    assert.equal(await t.inDoubt(), 0)
+  })
+  it('a member removed from the group (new member id) or that lost the partition never counts a fetch as its own loss', async () => {
+    const t = setup()
+    t.doubt.record('orders', 0, 10, 12, 2, 'NOT_COORDINATOR_FOR_GROUP')
+    t.doubt.record('orders', 1, 10, 12, 2, 'NOT_COORDINATOR_FOR_GROUP')
+    t.doubt.onJoin('m1', { orders: [1] }) // partition 0 given away
+    t.doubt.onJoin('m2', { orders: [0, 1] }) // removed and rejoined: another member may have owned both
+    t.doubt.onFetch('orders', 0, '40')
+    t.doubt.onFetch('orders', 1, '40')
+    assert.equal(await t.lost(), 0)
+    assert.equal(t.doubt.outstanding, 2, 'left to a read')
+  })
+  it('an empty fetch resolves nothing; overlapping ranges of a partition merge (never counted twice)', async () => {
+    const t = setup()
+    t.doubt.onFetch('orders', 0, undefined)
+    t.doubt.record('orders', 0, 10, 12, 2, 'REQUEST_TIMED_OUT')
+    t.doubt.record('orders', 0, 11, 13, 2, 'NOT_COORDINATOR_FOR_GROUP')
+    t.doubt.onJoin('m1', { orders: [0] })
+    t.doubt.onFetch('orders', 0, undefined)
+    assert.equal(t.doubt.outstanding, 1)
+    assert.deepEqual(
+      t.doubt.list().map((r) => [r.start, r.end, r.count]),
+      [[10, 13, 3]],
+    )
+    t.doubt.onFetch('orders', 0, '13')
+    assert.equal(await t.lost(), 3)
+  })
+})
+
+describe('the ledger: resolved by reading the committed offset before the partition changes owner', () => {
+  it('this member still in the group holding the partition: at the range end -> lost; below -> not written; above -> in doubt', async () => {
+    const t = setup(async () => answer([[0, 12], [1, 10], [2, 40]]))
+    t.doubt.record('orders', 0, 10, 12, 2, 'NOT_COORDINATOR_FOR_GROUP')
+    t.doubt.record('orders', 1, 10, 12, 2, 'NOT_COORDINATOR_FOR_GROUP')
+    t.doubt.record('orders', 2, 10, 12, 2, 'NOT_COORDINATOR_FOR_GROUP')
+    await t.doubt.resolve('rebalance')
+    assert.equal(t.doubt.outstanding, 0)
+    assert.equal(await t.lost(), 2)
+    assert.equal(await t.inDoubt(), 2)
+    assert.equal(t.lines.filter((l) => l.inDoubt === true && /not resolved/.test(String(l.msg))).length, 1)
+  })
+  it('a stable group whose assignment still gives this member the partition: its own, also after a crash or at shutdown', async () => {
+    for (const when of ['crash', 'shutdown'] as const) {
+      const t = setup(async () => answer([[0, 12]], new Map([['m1', { orders: [0, 3] }], ['m2', { orders: [1, 2] }]]), 'Stable'))
+      t.doubt.record('orders', 0, 10, 12, 2, 'KafkaJSConnectionClosedError')
+      await t.doubt.resolve(when)
+      assert.equal(await t.lost(), 2, when)
+    }
+  })
+  it('read at the range end when this member had been removed from the group (seen on Apache Kafka: the new owner had written it): in doubt, not lost', async () => {
+    const removed = setup(async () => answer([[3, 70]], new Map([['m2', { orders: [0, 1, 2, 3, 4, 5] }]]), 'Stable'))
+    removed.doubt.record('orders', 3, 69, 70, 1, 'NOT_COORDINATOR_FOR_GROUP')
+    await removed.doubt.resolve('rebalance')
+    assert.equal(await removed.lost(), 0)
+    assert.equal(await removed.inDoubt(), 1)
+    const rejoinedAnew = setup(async () => answer([[3, 70]]))
+    rejoinedAnew.doubt.record('orders', 3, 69, 70, 1, 'NOT_COORDINATOR_FOR_GROUP')
+    rejoinedAnew.doubt.onJoin('m9', { orders: [3] }) // a new member id: it had been removed meanwhile
+    await rejoinedAnew.doubt.resolve('rebalance')
+    assert.equal(await rejoinedAnew.inDoubt(), 1)
+    const handedOver = setup(async () => answer([[3, 70]], new Map([['m1', { orders: [0] }], ['m2', { orders: [3] }]]), 'Stable'))
+    handedOver.doubt.record('orders', 3, 69, 70, 1, 'NOT_COORDINATOR_FOR_GROUP')
+    await handedOver.doubt.resolve('crash')
+    assert.equal(await handedOver.inDoubt(), 1)
+  })
+  it('below the range end is not written, whoever reads it; what close() finds unresolved at shutdown is counted in doubt', async () => {
+    const t = setup(async () => answer([[0, 11]], new Map()))
+    t.doubt.record('orders', 0, 10, 12, 2, 'KafkaJSConnectionClosedError')
+    await t.doubt.resolve('crash')
+    assert.equal(await t.lost(), 0)
+    assert.equal(await t.inDoubt(), 0)
+    const s = setup(async () => Promise.reject(new Error('coordinator not available')), 50)
+    s.doubt.record('orders', 0, 10, 12, 2, 'KafkaJSConnectionClosedError')
+    void s.doubt.resolve('rebalance', 10_000)
+    s.doubt.close()
+    assert.equal(await s.inDoubt(), 2)
+  })
+  it('the coordinator unreachable for the whole budget: counted in doubt with a warn line, never silently', async () => {
+    let reads = 0
+    const t = setup(async () => {
+      reads++
+      throw new Error('The group coordinator is not available')
+    }, 150)
+    t.doubt.record('orders', 5, 7, 8, 1, 'REQUEST_TIMED_OUT')
+    await t.doubt.resolve('rebalance')
+    assert.ok(reads >= 2, `retried (${reads} reads)`)
+    assert.equal(t.doubt.outstanding, 0)
+    assert.equal(await t.inDoubt(), 1)
+    const warn = t.lines.find((l) => l.level === 40 && /could not be read/.test(String(l.msg)))
+    assert.ok(warn, JSON.stringify(t.lines))
+    assert.deepEqual([warn.partition, warn.fromOffset, warn.toOffset], [5, 7, 7])
+  })
+  it('the coordinator back within the budget: resolved by the read that succeeds', async () => {
+    let reads = 0
+    const t = setup(async () => {
+      if (++reads < 3) throw new Error('NOT_COORDINATOR')
+      return answer([[0, 12]])
+    }, 2000)
+    t.doubt.record('orders', 0, 10, 12, 2, 'NOT_COORDINATOR_FOR_GROUP')
+    await t.doubt.resolve('rebalance')
+    assert.equal(reads, 3)
+    assert.equal(await t.lost(), 2)
+    assert.equal(await t.inDoubt(), 0)
+  })
+  it('a range settled by an acknowledged commit while the read was on its way is not counted', async () => {
+    let release: () => void = () => undefined
+    const t = setup(
+      () =>
+        new Promise((resolve) => {
+          release = () => resolve(answer([[0, 12]]))
+        }),
+      2000,
+    )
+    t.doubt.record('orders', 0, 10, 12, 2, 'NOT_COORDINATOR_FOR_GROUP')
+    const done = t.doubt.resolve('rebalance')
+    await new Promise((r) => setImmediate(r))
+    t.doubt.acknowledged('orders', 0, 12)
+    release()
+    await done
+    assert.equal(await t.lost(), 0)
+    assert.equal(await t.inDoubt(), 0)
+  })
+  it('nothing outstanding: no read at all', async () => {
+    let reads = 0
+    const t = setup(async () => {
+      reads++
+      return answer([])
+    })
+    await t.doubt.resolve('rebalance')
+    assert.equal(reads, 0)
+  })
+})
+
+describe("PartitionCommitter's failure path feeds the ledger (sync mode)", () => {
+  function committer(mode: 'sync' | 'async' = 'sync') {
+    const t = setup()
+    const pm = new PartitionMetrics(t.metrics, 'orders', 4)
+    const c = new PartitionCommitter('orders', 4, t.metrics, pm, t.log, mode, t.doubt)
+    return { ...t, c }
+  }
+  it('an attempt lost after sending, then a clean refusal: the commit is in doubt (the first attempt may have been written)', async () => {
+    const t = committer()
+    assert.equal(await t.c.commit(11, 1, async () => undefined), true)
+    let attempt = 0
+    const ok = await t.c.commit(13, 2, async () => {
+      throw attempt++ === 0 ? kafkaError('KafkaJSConnectionClosedError', 'Closed connection') : protocolError('UNKNOWN_MEMBER_ID', false)
+    })
+    assert.equal(ok, false)
+    assert.deepEqual(
+      t.doubt.list().map((r) => [r.partition, r.start, r.end, r.count, r.error]),
+      [[4, 11, 13, 2, 'KafkaJSConnectionClosedError']],
+    )
+    assert.ok(t.lines.some((l) => l.inDoubt === true && String(l.msg).startsWith('commit failed')))
+  })
+  it('a clean refusal alone is not in doubt; nor is any failure in async mode (its messages were processed)', async () => {
+    const t = committer()
+    assert.equal(await t.c.commit(13, 2, async () => Promise.reject(protocolError('REBALANCE_IN_PROGRESS'))), false)
+    assert.equal(t.doubt.outstanding, 0)
+    const a = committer('async')
+    assert.equal(await a.c.commit(13, 2, async () => Promise.reject(protocolError('NOT_COORDINATOR_FOR_GROUP'))), false)
+    assert.equal(a.doubt.outstanding, 0)
+  })
+  it('a later acknowledged commit of the partition settles the range (processed here)', async () => {
+    const t = committer()
+    await t.c.commit(13, 2, async () => Promise.reject(protocolError('NOT_COORDINATOR_FOR_GROUP')))
+    assert.equal(t.doubt.outstanding, 1)
+    assert.equal(await t.c.commit(13, 2, async () => undefined), true)
+    assert.equal(t.doubt.outstanding, 0)
+  })
+  it('in doubt then acknowledged on a retry: written, nothing to resolve', async () => {
+    const t = committer()
+    let attempt = 0
+    const ok = await t.c.commit(5, 5, async () => {
+      if (attempt++ === 0) throw protocolError('NOT_COORDINATOR_FOR_GROUP')
+    })
+    assert.equal(ok, true)
+    assert.equal(t.doubt.outstanding, 0)
+  })
+})
