@@ -2,8 +2,8 @@
  * The chaos suite: real service processes (node dist/server.js), several in one consumer group,
  * while a producer streams messages with unique ids; faults hit the instances and the brokers;
  * at the end, duplicates and loss are tallied against the bound. What it does and why:
- * docs/chaos.md. The parts: scripts/chaos/ (cluster, fleet, stream, faults, timelines,
- * scenario, tally, report).
+ * docs/chaos.md. The parts: harness/chaos/ (cluster, fleet, stream, faults, timelines,
+ * scenario, tally: shared with the tests that run the short chaos cases) and scripts/chaos/report.ts.
  *
  *   npm run chaos                          Apache Kafka, 3 KRaft nodes (KAFKA_VERSION=<v> picks
  *                                          the version): sync w=1, sync w=20 with a slow handler
@@ -21,12 +21,14 @@
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { openBroker, type BrokerKind } from './chaos/cluster.ts'
+import { openBroker, type BrokerKind } from '../harness/chaos/cluster.ts'
 import { details, machine, table, writeSection } from './chaos/report.ts'
-import { runChaos, type ChaosOptions, type ChaosResult, type Mode } from './chaos/scenario.ts'
+import type { ChaosOptions, Mode } from '../harness/chaos/run-context.ts'
+import { runChaos, type ChaosResult } from '../harness/chaos/scenario.ts'
 
-export { runChaos, type ChaosOptions, type ChaosResult } from './chaos/scenario.ts'
-export { openBroker } from './chaos/cluster.ts'
+export type { ChaosOptions } from '../harness/chaos/run-context.ts'
+export { runChaos, type ChaosResult } from '../harness/chaos/scenario.ts'
+export { openBroker } from '../harness/chaos/cluster.ts'
 
 /** Handler time per message in the loss run (the consumer keeps up at 1.5x the arrival rate per partition). */
 const SLOW_HANDLER_MS = 20

@@ -79,10 +79,14 @@ function start(name: string, file: string, env: NodeJS.ProcessEnv, format: (o: J
     } catch {
       // not JSON: pass it through
     }
-    if (o && typeof o === 'object') observe(name, o)
-    if (raw && name === 'service') return print(line)
-    const text = o && typeof o === 'object' ? format(o) : `${dim(clock())} ${dim(name + ':')} ${line}`
-    if (text !== undefined) print(text)
+    const port = o && typeof o === 'object' ? observe(name, o) : undefined
+    if (raw && name === 'service') print(line)
+    else {
+      const text = o && typeof o === 'object' ? format(o) : `${dim(clock())} ${dim(name + ':')} ${line}`
+      if (text !== undefined) print(text)
+    }
+    // After the line that told it.
+    if (port) say(`endpoints: ${bold(`http://localhost:${port}/healthz`)}, ${bold('/readyz')}, ${bold('/metrics')}`)
   }
   createInterface({ input: child.stdout! }).on('line', onLine)
   createInterface({ input: child.stderr! }).on('line', (l) => {

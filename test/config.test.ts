@@ -1,11 +1,12 @@
 /**
  * Bad configuration stops the real process before any connection: exit 1 and one line that
- * names the variable.
+ * names the variable. And, in process, what src/config/load.ts makes of a valid environment.
  */
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { describe, it } from 'node:test'
 import { ROOT, SERVER, startService } from '../harness/service-process.ts'
+import { redactConfig, toServiceConfig } from '../src/config/load.ts'
 
 const GOOD = { KAFKA_BROKERS: '127.0.0.1:1' } // a closed port: any connection attempt would be logged
 
@@ -67,3 +68,19 @@ describe('test broker', () => {
 })
 
 void SERVER
+
+describe('toServiceConfig and redactConfig (src/config/load.ts, in process)', () => {
+  it('never exposes the SASL password in what is logged', () => {
+    const cfg = toServiceConfig({
+      KAFKA_BROKERS: 'a:1, b:2', KAFKA_TOPICS: 'x,y,x', KAFKA_GROUP_ID: 'g', KAFKA_FROM_BEGINNING: true, KAFKA_SESSION_TIMEOUT_MS: 30000,
+      KAFKA_HEARTBEAT_INTERVAL_MS: 3000, KAFKA_SSL: true, KAFKA_SSL_CA_FILE: '', KAFKA_SASL_MECHANISM: 'plain', KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD: 's3cret',
+      COMMIT_MODE: 'sync', COMMIT_WINDOW: 1, ORDERING: 'partition', MAX_IN_FLIGHT: 100, AUTO_COMMIT_INTERVAL_MS: 5000, PARTITION_CONCURRENCY: 'all', HANDLER: 'log', HANDLER_TIMEOUT_MS: 0,
+      VALUE_FORMAT: 'json', DEAD_LETTER_TOPIC: '', SHUTDOWN_TIMEOUT_MS: 10000, STALL_TIMEOUT_MS: 60000, PORT: 8080, HOST: '0.0.0.0', LOG_LEVEL: 'info',
+    })
+    assert.equal(cfg.partitionConcurrency, 'all')
+    assert.deepEqual(cfg.ssl, {})
+    assert.deepEqual(cfg.brokers, ['a:1', 'b:2'])
+    assert.deepEqual(cfg.topics, ['x', 'y'])
+    assert.ok(!JSON.stringify(redactConfig(cfg)).includes('s3cret'))
+  })
+})

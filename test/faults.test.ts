@@ -1,6 +1,6 @@
 /**
- * Fault handling with real service processes against the librdkafka mock cluster: an unreachable
- * broker at start, a kafkajs crash without restart, a stalled fetch loop, a handler that outlives
+ * Fault handling with real service processes against the librdkafka mock cluster: a kafkajs
+ * crash without restart, a stalled fetch loop, a handler that outlives
  * the session timeout, and shutdown during a broker outage.
  */
 import assert from 'node:assert/strict'
@@ -14,31 +14,7 @@ const SCRIPTED = fileURLToPath(new URL('./fixtures/scripted-handler.mjs', import
 const GROUP_AUTHORIZATION_FAILED = 30
 const FAST_GROUP = { KAFKA_SESSION_TIMEOUT_MS: '6000', KAFKA_HEARTBEAT_INTERVAL_MS: '500' }
 
-test('broker unreachable at start: alive, not ready, retries with back-off, ready once the broker is up', { timeout: 90_000 }, async () => {
-  const cluster = MockCluster.start({ brokers: 1, topics: { weather: 2 } })
-  cluster.brokerDown(1)
-  const svc = startService({ KAFKA_BROKERS: cluster.brokers.join(','), KAFKA_GROUP_ID: 'unreachable', ...FAST_GROUP })
-  try {
-    const retry = await svc.waitForLog((l) => l.msg === 'cannot start the consumer; retrying', 45_000, 'a retry line')
-    assert.equal(typeof retry.retryInMs, 'number')
-    assert.equal((await svc.get('/healthz')).status, 200)
-    assert.equal((await svc.get('/readyz')).status, 503)
-    assert.equal(svc.child.exitCode, null, 'no crash, no exit')
-    // Back-off, not a busy loop: few attempts over several seconds.
-    await sleep(3000)
-    const attempts = svc.logs.filter((l) => l.msg === 'cannot start the consumer; retrying').map((l) => Number(l.retryInMs))
-    assert.ok(attempts.length <= 6, `attempts: ${attempts.length}`)
-    cluster.brokerUp(1)
-    await svc.waitReady(60_000)
-    assert.equal((await svc.get('/healthz')).status, 200)
-    await produce(cluster.brokers, 'weather', sequence(10, 2))
-    assert.ok(await eventually(() => svc.consumed().length === 10, 30_000), svc.tail())
-    assert.equal((await svc.stop('SIGTERM')).code, 0)
-  } finally {
-    await svc.stop('SIGKILL')
-    cluster.close()
-  }
-})
+// The broker unreachable at start: edges.test.ts (one case, the checks of the two copies there were).
 
 test('kafkajs crashes without restart (GROUP_AUTHORIZATION_FAILED on JoinGroup): healthz 503, readyz 503, process alive', { timeout: 60_000 }, async () => {
   const cluster = MockCluster.start({ brokers: 1, topics: { weather: 2 } })

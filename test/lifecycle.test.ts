@@ -8,11 +8,12 @@ import { after, before, describe, it } from 'node:test'
 import { MockCluster } from '../harness/brokers/mock-cluster.ts'
 import { committedOffsets, eventually, produce, sequence, sleep } from '../harness/kafka-tools.ts'
 import { startService } from '../harness/service-process.ts'
+import { sigtermCase } from './support/modes-cases.ts'
 
 describe('process lifecycle', () => {
   let cluster: MockCluster
   before(() => {
-    cluster = MockCluster.start({ brokers: 1, topics: { life: 1, hang: 1, twice: 1, http: 2 } })
+    cluster = MockCluster.start({ brokers: 1, topics: { hang: 1, twice: 1, http: 2 } })
   })
   after(() => cluster.close())
 
@@ -42,31 +43,8 @@ describe('process lifecycle', () => {
     }
   })
 
-  it('SIGTERM: readyz 503 at once, the in-flight message finishes, final commit, exit 0', async () => {
-    await produce(cluster.brokers, 'life', sequence(3, 1))
-    const svc = startService({
-      KAFKA_BROKERS: cluster.bootstrapServers, KAFKA_TOPICS: 'life', KAFKA_GROUP_ID: 'g-life',
-      HANDLER: 'test/fixtures/core-slow.mjs', SLOW_MS: '1500', SHUTDOWN_TIMEOUT_MS: '8000',
-    })
-    await svc.waitReady()
-    assert.ok(await eventually(async () => (await svc.metric('consumer_messages_at_risk')) === 1, 10_000), 'a message is in the handler')
-    const t0 = Date.now()
-    svc.signal('SIGTERM')
-    await svc.waitForLog((l) => l.msg === 'shutdown began', 5000, 'shutdown began')
-    const during = await svc.get('/readyz')
-    assert.equal(during.status, 503, 'readiness off while draining')
-    assert.equal((await svc.get('/healthz')).status, 200, 'still alive while draining')
-    const exit = await svc.exited
-    assert.equal(exit.code, 0, svc.tail())
-    assert.ok(Date.now() - t0 < 8000, 'within SHUTDOWN_TIMEOUT_MS')
-    const consumed = svc.consumed()
-    assert.equal(consumed.length, 1, 'the message in flight was finished, no new one started')
-    assert.ok(svc.logs.some((l) => /^final commit/.test(l.msg)), 'final commit logged')
-    assert.ok(svc.logs.some((l) => l.msg === 'left the consumer group'), 'left the group')
-    assert.equal(svc.logs.at(-1)!.msg, 'shutdown complete: exit 0', 'the last line names the exit code')
-    // Exactly what was committed before processing: offset 0 -> committed 1.
-    assert.equal((await committedOffsets(cluster.brokers, 'g-life', 'life')).get(0), Number(consumed[0]!.offset) + 1)
-  })
+  // SIGTERM with a message in the handler: the case shared with Apache Kafka (test/support/modes-cases.ts).
+  sigtermCase({ kind: 'mock', bootstrap: () => cluster.brokers, createTopic: async (topic, partitions) => cluster.createTopic(topic, partitions) }, (prefix) => `${prefix}-life`)
 
   it('a hanging handler: exit 1 after SHUTDOWN_TIMEOUT_MS with every committed-but-unprocessed offset logged', async () => {
     await produce(cluster.brokers, 'hang', sequence(5, 1))

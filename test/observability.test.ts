@@ -18,12 +18,10 @@ import { fileURLToPath } from 'node:url'
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import type { Producer } from 'kafkajs'
-import { Registry } from 'prom-client'
 import { parse } from 'yaml'
 import { MockCluster } from '../harness/brokers/mock-cluster.ts'
 import { client, eventually, sequence, sleep } from '../harness/kafka-tools.ts'
-import { startService, sumMetric, type ServiceProcess } from '../harness/service-process.ts'
-import { createMetrics, PartitionMetrics } from '../src/metrics.ts'
+import { startService, type ServiceProcess } from '../harness/service-process.ts'
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url))
 const ALERTS = join(ROOT, 'deploy/prometheus/alerts.yml')
@@ -296,51 +294,6 @@ describe('the dashboard (deploy/grafana/dashboards/amo-consumer.json)', () => {
     ]) {
       assert.ok(exprs.includes(needed), `no dashboard query has ${needed}`)
     }
-  })
-})
-
-describe('PartitionMetrics (in process)', () => {
-  it('creates its series at 0 on assignment, flushes ok counts at scrape; at release removes its gauges for good and keeps counting', async () => {
-    const registry = new Registry()
-    const m = createMetrics(registry, { defaultMetrics: false, commitMode: 'sync' })
-    const before = await registry.metrics()
-    assert.doesNotMatch(before, /topic="t"/)
-    assert.match(before, /^consumer_commit_duration_seconds_count\{mode="sync"\} 0$/m, 'the configured mode\'s latency series from 0')
-    assert.doesNotMatch(before, /mode="async"/, 'only the configured mode')
-    const pm = new PartitionMetrics(m, 't', 7)
-    const tp = { topic: 't', partition: '7' }
-    let text = await registry.metrics()
-    for (const name of ['consumer_messages_committed_total', 'consumer_messages_at_risk', 'consumer_lag']) {
-      assert.match(text, new RegExp(`^${name}\\{topic="t",partition="7"\\} 0$`, 'm'), name)
-    }
-    assert.match(text, /^consumer_messages_processed_total\{topic="t",partition="7",status="failed"\} 0$/m)
-    pm.ok.inc()
-    pm.ok.inc()
-    pm.committed.inc(3)
-    pm.atRisk.inc(1)
-    text = await registry.metrics()
-    assert.equal(sumMetric(text, 'consumer_messages_processed_total', { ...tp, status: 'ok' }), 2, 'ok counts flushed at scrape')
-    assert.equal(sumMetric(text, 'consumer_messages_at_risk', tp), 1)
-    pm.release()
-    pm.ok.inc()
-    pm.failed.inc()
-    pm.committed.inc()
-    pm.atRisk.dec()
-    pm.lag.set(5)
-    pm.skipped('undecodable')
-    pm.lost('handler_failed')
-    text = await registry.metrics()
-    for (const name of ['consumer_messages_at_risk', 'consumer_lag']) {
-      assert.doesNotMatch(text, new RegExp(`^${name}\\{topic="t"`, 'm'), `${name}: removed at release, not brought back`)
-    }
-    // Acknowledged messages processed after revocation still count: committed and processed add up.
-    assert.equal(sumMetric(text, 'consumer_messages_processed_total', { ...tp, status: 'ok' }), 3)
-    assert.equal(sumMetric(text, 'consumer_messages_processed_total', { ...tp, status: 'failed' }), 1)
-    assert.equal(sumMetric(text, 'consumer_messages_committed_total', tp), 4)
-    assert.equal(sumMetric(text, 'consumer_messages_skipped_total', { ...tp, reason: 'undecodable' }), 1)
-    assert.match(text, /^consumer_messages_lost_total\{reason="handler_failed"\} 1$/m, 'loss is still counted')
-    await registry.metrics()
-    assert.ok(!m.pending.has((pm as unknown as { flushOk: () => void }).flushOk), 'a released partition stops being flushed once drained')
   })
 })
 

@@ -1,7 +1,9 @@
 /**
- * Strict at-most-once (COMMIT_MODE=sync) under injected OffsetCommit failures. The handler
- * fixture asks the coordinator for the group's committed offset of every message before it
- * "processes" it, so the test sees what the handler saw.
+ * Strict at-most-once (COMMIT_MODE=sync) on the mock broker: under injected OffsetCommit failures
+ * (the mock alone can fail a request: this case is the mock's), and with COMMIT_WINDOW 1 and 8 (the
+ * cases shared with Apache Kafka: test/support/strict-sync-cases.ts). The handler fixture asks the
+ * coordinator for the group's committed offset of every message before it "processes" it, so the
+ * test sees what the handler saw.
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
@@ -9,12 +11,14 @@ import { ApiKey, KafkaErr, MockCluster } from '../harness/brokers/mock-cluster.t
 import { committedOffsets, endOffsets, eventually, produce, sequence } from '../harness/kafka-tools.ts'
 import { startService } from '../harness/service-process.ts'
 import { checked } from './support/checked-handler.ts'
+import { strictSyncCases } from './support/strict-sync-cases.ts'
 
 
 describe('strict sync mode', () => {
   let cluster: MockCluster
+  let n = 0
   before(() => {
-    cluster = MockCluster.start({ brokers: 1, topics: { faults: 2, window: 2 } })
+    cluster = MockCluster.start({ brokers: 1, topics: { faults: 2 } })
   })
   after(() => cluster.close())
 
@@ -44,33 +48,6 @@ describe('strict sync mode', () => {
     assert.deepEqual(await committedOffsets(cluster.brokers, 'g-faults', 'faults'), await endOffsets(cluster.brokers, 'faults'))
   })
 
-  it('COMMIT_WINDOW=N: never more than N committed-but-unprocessed messages per partition', async () => {
-    const N = 200
-    const W = 8
-    await produce(cluster.brokers, 'window', sequence(N, 2))
-    const svc = startService({
-      KAFKA_BROKERS: cluster.bootstrapServers, KAFKA_TOPICS: 'window', KAFKA_GROUP_ID: 'g-window',
-      HANDLER: 'test/fixtures/core-check-committed.mjs', COMMIT_WINDOW: String(W), PARTITION_CONCURRENCY: '2',
-    })
-    let maxGauge = 0
-    try {
-      assert.ok(
-        await eventually(async () => {
-          maxGauge = Math.max(maxGauge, ...[0, 1].map(() => 0), await svc.metric('consumer_messages_at_risk', { partition: '0' }), await svc.metric('consumer_messages_at_risk', { partition: '1' }))
-          return checked(svc).length >= N
-        }, 60_000, 20),
-        `processed ${checked(svc).length}/${N}`,
-      )
-    } finally {
-      assert.equal((await svc.stop()).code, 0, svc.tail())
-    }
-    const lines = checked(svc)
-    // At the moment the handler ran, the committed offset minus its own offset is the number of
-    // committed messages not yet finished (offsets are contiguous here), this one included.
-    const atRisk = lines.map((l) => l.committed - Number(l.offset))
-    assert.ok(Math.min(...atRisk) >= 1, 'every message was committed before it was handled')
-    assert.ok(Math.max(...atRisk) <= W, `at most ${W} at risk, saw ${Math.max(...atRisk)}`)
-    assert.ok(maxGauge <= W, `the at-risk gauge stayed <= ${W} (max sampled ${maxGauge})`)
-    assert.equal(new Set(lines.map((l) => `${l.partition}:${l.offset}`)).size, N)
-  })
+  // COMMIT_WINDOW 1 and 8: the cases shared with Apache Kafka (test/support/strict-sync-cases.ts).
+  strictSyncCases({ kind: 'mock', bootstrap: () => cluster.brokers, createTopic: async (topic, partitions) => cluster.createTopic(topic, partitions) }, (prefix) => `${prefix}-${n++}`)
 })

@@ -1,20 +1,14 @@
 /**
- * Unit tests of the sync path without a broker: the commit gate (src/consumer/at-most-once.ts)
- * and the executors of each ORDERING (serial-executor.ts, keyed-executor.ts), driven through
- * consumeBatchSync with a fake commit function. Every case checks the rule on every call: the
+ * Unit tests of the sync path without a broker: the executors of each ORDERING
+ * (serial-executor.ts, keyed-executor.ts), driven through consumeBatchSync with a fake commit
+ * function (the commit gate alone: at-most-once.test.ts). Every case checks the rule on every call: the
  * acknowledged committed offset was beyond the message when its handler started, no message
  * was handed over twice, and committed-but-unfinished never exceeded COMMIT_WINDOW.
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { pino } from 'pino'
-import { Registry } from 'prom-client'
-import { CommitGate, earlyCommitThreshold } from '../src/consumer/at-most-once.ts'
-import { PartitionCommitter } from '../src/consumer/committer.ts'
 import { InFlightLimiter } from '../src/consumer/in-flight.ts'
-import { AtMostOnceViolationError } from '../src/errors.ts'
-import { createMetrics, PartitionMetrics } from '../src/metrics.ts'
-import { messages, runBatch, sleep, type Call } from './support/fake-batch.ts'
+import { messages, runBatch, type Call } from './support/fake-batch.ts'
 
 /** The checks every run makes: the rule, no duplicate, the window bound. */
 function assertAtMostOnce(calls: Call[], window: number): void {
@@ -39,67 +33,6 @@ function assertKeyOrder(calls: Call[]): void {
 }
 
 const keys = (n: number, distinct: number) => Array.from({ length: n }, (_, i) => `k${(i * 7) % distinct}`)
-
-describe('commit gate', () => {
-  const setup = () => {
-    const m = createMetrics(new Registry(), { defaultMetrics: false, commitMode: 'sync' })
-    const pm = new PartitionMetrics(m, 't', 0)
-    const committer = new PartitionCommitter('t', 0, m, pm, pino({ level: 'silent' }), 'sync')
-    return { m, pm, committer }
-  }
-
-  it('lets nothing start before an acknowledged commit covers it, and covers at most COMMIT_WINDOW past the lowest unfinished message', async () => {
-    const { pm, committer, m } = setup()
-    let release: () => void = () => undefined
-    const acks: number[] = []
-    const commit = (offset: number) => new Promise<void>((r) => (release = () => (acks.push(offset), r())))
-    const gate = new CommitGate([10, 11, 12, 13, 14], 0, committer, commit, 2, () => true, pm.atRisk)
-    assert.equal(gate.mayStart(0), false)
-    assert.throws(() => gate.assertMayStart(0), AtMostOnceViolationError)
-    assert.equal(gate.room(0), 2)
-    const sent = gate.send(0)
-    await sleep(1)
-    assert.equal(gate.mayStart(0), false, 'sent is not acknowledged')
-    assert.equal(gate.canSend, false, 'one commit in flight per partition')
-    release()
-    assert.equal(await sent, true)
-    assert.deepEqual(acks, [12])
-    assert.equal(gate.covered, 2)
-    assert.ok(gate.mayStart(0) && gate.mayStart(1) && !gate.mayStart(2))
-    assert.equal((await m.atRisk.get()).values[0]!.value, 2)
-    assert.equal(gate.room(0), 0, 'window full while message 0 is unfinished')
-    assert.equal(gate.room(1), 1)
-  })
-
-  it('a failed commit covers nothing and sends no further window', async () => {
-    const { pm, committer } = setup()
-    const commit = async () => {
-      throw Object.assign(new Error('x'), { type: 'REBALANCE_IN_PROGRESS' })
-    }
-    const gate = new CommitGate([0, 1, 2], 0, committer, commit, 3, () => true, pm.atRisk)
-    assert.equal(await gate.send(0), false)
-    assert.equal(gate.covered, 0)
-    assert.equal(gate.failed, true)
-    assert.equal(gate.canSend, false)
-    assert.equal(gate.mayStart(0), false)
-  })
-
-  it('never sends a commit once shutdown or revocation began', () => {
-    const { pm, committer } = setup()
-    let may = true
-    const gate = new CommitGate([0, 1], 0, committer, async () => undefined, 1, () => may, pm.atRisk)
-    assert.equal(gate.canSend, true)
-    may = false
-    assert.equal(gate.canSend, false)
-  })
-
-  it('early-commit threshold: none when a window is quicker than a round trip, at most half a window', () => {
-    assert.equal(earlyCommitThreshold(1, 1, 1), 0)
-    assert.equal(earlyCommitThreshold(100, 10, 0.01), 0)
-    assert.equal(earlyCommitThreshold(100, 1, 0.1), 10)
-    assert.equal(earlyCommitThreshold(100, 100, 1), 50)
-  })
-})
 
 describe('executors', () => {
   for (const ordering of ['partition', 'key', 'unordered'] as const) {

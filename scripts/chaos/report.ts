@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { ROOT } from '../../harness/service-process.ts'
-import type { ChaosResult } from './scenario.ts'
+import type { ChaosResult } from '../../harness/chaos/scenario.ts'
 
 const DIR = join(ROOT, 'bench-results')
 const JSON_FILE = join(DIR, 'chaos.json')

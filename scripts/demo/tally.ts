@@ -1,8 +1,9 @@
-/** What the demo knows about the run, kept from the service's lines, /metrics and the broker. */
-import { say } from './footer.ts'
+/**
+ * What the demo knows about the run, kept from the service's lines, /metrics and the broker.
+ * State only: what reaches the screen is demo.ts's and footer.ts's.
+ */
 import type { Json } from './format.ts'
 import type { Metrics } from './metrics.ts'
-import { bold } from './style.ts'
 
 export const tally = {
   consumed: 0,
@@ -21,9 +22,9 @@ export const tally = {
 
 export type Tally = typeof tally
 
-/** Keep what the summary needs from the service's lines. */
-export function observe(name: string, o: Json): void {
-  if (name !== 'service') return
+/** Keep what the summary needs from the service's lines; the port when this line is the first to tell it. */
+export function observe(name: string, o: Json): number | undefined {
+  if (name !== 'service') return undefined
   const msg = String(o.msg ?? '')
   if (msg === 'consumed') {
     tally.consumed++
@@ -35,9 +36,7 @@ export function observe(name: string, o: Json): void {
     tally.failure = typeof err?.message === 'string' ? `${msg}: ${err.message}` : msg
   }
   const m = /^Server listening at http:\/\/(?:127\.0\.0\.1|localhost|\[::1\]):(\d+)/.exec(msg)
-  if (m && !tally.port) {
-    tally.port = Number(m[1])
-    const url = `http://localhost:${tally.port}`
-    setImmediate(() => say(`endpoints: ${bold(`${url}/healthz`)}, ${bold('/readyz')}, ${bold('/metrics')}`))
-  }
+  if (!m || tally.port) return undefined
+  tally.port = Number(m[1])
+  return tally.port
 }

@@ -19,7 +19,7 @@ import { after, before, describe, it } from 'node:test'
 import type { ApacheKafka } from '../../harness/brokers/apache-kafka/index.ts'
 import { committedOffsets, endOffsets, eventually, sleep } from '../../harness/kafka-tools.ts'
 import { startService, type ServiceProcess } from '../../harness/service-process.ts'
-import { Stream } from '../../scripts/chaos/stream.ts'
+import { Stream } from '../../harness/chaos/stream.ts'
 import { startKafka, uniq } from './support.ts'
 
 const PARTITIONS = 6

@@ -1,17 +1,11 @@
 /**
- * Apache Kafka (one KRaft node): strict at-most-once. The handler fixture asks the group
- * coordinator for the group's committed offset of each message's partition before it
- * "processes" it, so the test sees what the handler saw: the commit of offset + 1 was
- * acknowledged (and is what the coordinator answers) before the handler started.
+ * Apache Kafka (one KRaft node): strict at-most-once with COMMIT_WINDOW 1 and 8 (the cases:
+ * test/support/strict-sync-cases.ts; the mock runs them in strict-sync.test.ts).
  */
-import assert from 'node:assert/strict'
-import { after, before, describe, it } from 'node:test'
+import { after, before, describe } from 'node:test'
 import type { ApacheKafka } from '../../harness/brokers/apache-kafka/index.ts'
-import { committedOffsets, endOffsets, eventually } from '../../harness/kafka-tools.ts'
-import { startService } from '../../harness/service-process.ts'
-import { checked } from '../support/checked-handler.ts'
-import { consumedKeys, produceExactly, startKafka, uniq } from './support.ts'
-
+import { strictSyncCases } from '../support/strict-sync-cases.ts'
+import { startKafka, uniq } from './support.ts'
 
 describe(`Apache Kafka ${process.env.KAFKA_VERSION ?? '(default)'}: strict sync mode`, () => {
   let kafka: ApacheKafka
@@ -19,40 +13,5 @@ describe(`Apache Kafka ${process.env.KAFKA_VERSION ?? '(default)'}: strict sync 
     kafka = await startKafka({ nodes: 1 })
   })
   after(() => kafka?.stop())
-
-  for (const W of [1, 8]) {
-    it(`COMMIT_WINDOW=${W}: every handler start follows an acknowledged commit beyond its message; at most ${W} at risk per partition`, async () => {
-      const N = 200
-      const topic = uniq(`strict-w${W}`)
-      const group = `g-${topic}`
-      await kafka.createTopic(topic, 2)
-      await produceExactly(kafka, topic, N, 2)
-      const svc = startService({
-        KAFKA_BROKERS: kafka.bootstrap.join(','), KAFKA_TOPICS: topic, KAFKA_GROUP_ID: group,
-        HANDLER: 'test/fixtures/core-check-committed.mjs', COMMIT_WINDOW: String(W),
-      })
-      let maxGauge = 0
-      try {
-        assert.ok(
-          await eventually(async () => {
-            for (const p of ['0', '1']) maxGauge = Math.max(maxGauge, await svc.metric('consumer_messages_at_risk', { partition: p }))
-            return checked(svc).length >= N
-          }, 90_000, 20),
-          `processed ${checked(svc).length}/${N}\n${svc.tail()}`,
-        )
-      } finally {
-        assert.equal((await svc.stop()).code, 0, svc.tail())
-      }
-      const lines = checked(svc)
-      assert.equal(lines.length, N)
-      assert.equal(new Set(consumedKeys(svc)).size, N, 'no offset processed twice')
-      // committed - offset = committed messages not finished when this one started (itself included).
-      const atRisk = lines.map((l) => l.committed - Number(l.offset))
-      assert.ok(Math.min(...atRisk) >= 1, `a message was handled before its commit was acknowledged: ${JSON.stringify(lines.find((l) => !l.ok))}`)
-      assert.ok(Math.max(...atRisk) <= W, `at most ${W} at risk, saw ${Math.max(...atRisk)}`)
-      assert.ok(maxGauge <= W, `the at-risk gauge stayed <= ${W} (max sampled ${maxGauge})`)
-      if (W > 1) assert.ok(Math.max(...atRisk) > 1, 'the window was used (one commit covered several messages)')
-      assert.deepEqual(await committedOffsets(kafka.bootstrap, group, topic), await endOffsets(kafka.bootstrap, topic))
-    })
-  }
+  strictSyncCases({ kind: 'kafka', bootstrap: () => kafka.bootstrap, createTopic: (topic, partitions) => kafka.createTopic(topic, partitions) }, uniq)
 })

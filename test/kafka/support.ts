@@ -6,8 +6,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { ApacheKafka, type KafkaOptions } from '../../harness/brokers/apache-kafka/index.ts'
-import { endOffsets, produce, sequence } from '../../harness/kafka-tools.ts'
-import type { ServiceProcess } from '../../harness/service-process.ts'
+import { produceExactly as produceExactlyTo } from '../support/case-broker.ts'
 
 export async function startKafka(opts: Omit<KafkaOptions, 'version'> = {}): Promise<ApacheKafka> {
   const lines: string[] = []
@@ -29,27 +28,9 @@ export async function startKafka(opts: Omit<KafkaOptions, 'version'> = {}): Prom
 /** A name no other case of this run uses (topics and groups are never shared between cases). */
 export const uniq = (prefix: string) => `${prefix}-${randomBytes(4).toString('hex')}`
 
-/** "partition:offset" of every `consumed` line of these instances together. */
-export function consumedKeys(...svcs: ServiceProcess[]): string[] {
-  return svcs.flatMap((s) => s.consumed().map((c) => `${c.partition}:${c.offset}`))
-}
+export { consumedKeys, consumedSeqs, range } from '../support/case-broker.ts'
 
-/** Sorted `seq` values of every `consumed` line. */
-export function consumedSeqs(...svcs: ServiceProcess[]): number[] {
-  return svcs.flatMap((s) => s.consumed().map((c) => (c.value as { seq: number }).seq)).sort((a, b) => a - b)
-}
-
-export const range = (n: number, from = 0) => Array.from({ length: n }, (_, i) => from + i)
-
-/**
- * Produce `n` JSON messages {seq} (seq from `start`) round-robin over `partitions`, and check that
- * the topic grew by exactly `n`: kafkajs's producer is not idempotent, and a resent request would
- * put duplicates into the topic that the service would then rightly process twice.
- */
-export async function produceExactly(kafka: ApacheKafka, topic: string, n: number, partitions: number, start = 0): Promise<void> {
-  const total = async () => [...(await endOffsets(kafka.bootstrap, topic)).values()].reduce((a, b) => a + b, 0)
-  const before = await total()
-  await produce(kafka.bootstrap, topic, sequence(n, partitions, start))
-  const grown = (await total()) - before
-  if (grown !== n) throw new Error(`produced ${n} messages to ${topic} but the topic grew by ${grown} (producer retries)`)
+/** produceExactly of test/support/case-broker.ts, to this cluster. */
+export function produceExactly(kafka: ApacheKafka, topic: string, n: number, partitions: number, start = 0): Promise<void> {
+  return produceExactlyTo(kafka.bootstrap, topic, n, partitions, start)
 }

@@ -3,11 +3,9 @@
  * one cluster for the whole suite, a fresh topic and group per run) or librdkafka's three-broker
  * mock cluster (a fresh one per run: the only broker that injects request-level errors and RTT).
  */
-import { MockCluster, mockServiceArgs } from '../../harness/brokers/mock-cluster.ts'
-import { ApacheKafka, DEFAULT_KAFKA_VERSION, type KafkaNode } from '../../harness/brokers/apache-kafka/index.ts'
+import { MockCluster, mockServiceArgs } from '../brokers/mock-cluster.ts'
+import { ApacheKafka, DEFAULT_KAFKA_VERSION } from '../brokers/apache-kafka/index.ts'
 import { heal, OFFSETS_TOPIC } from './faults.ts'
-
-export { ApacheKafka, DEFAULT_KAFKA_VERSION, type KafkaNode }
 
 export type BrokerKind = 'kafka' | 'mock'
 

@@ -4,8 +4,8 @@
  * an instance and its restart, a broker down and up, +40 ms RTT, SIGTERM, scale 3 -> 1.
  * Request-level errors and RTT exist only here: Apache Kafka cannot be told to fail a request.
  */
-import { ApiKey, KafkaErr } from '../../harness/brokers/mock-cluster.ts'
-import type { RunContext } from './scenario.ts'
+import { ApiKey, KafkaErr } from '../brokers/mock-cluster.ts'
+import type { RunContext } from './run-context.ts'
 
 export const MOCK_TIMELINE_MS = 40_000
 

@@ -6,8 +6,8 @@
  */
 import { fileURLToPath } from 'node:url'
 import { Kafka } from 'kafkajs'
-import { sleep } from '../../harness/kafka-tools.ts'
-import type { ApacheKafka, KafkaNode } from './cluster.ts'
+import { sleep } from '../kafka-tools.ts'
+import type { ApacheKafka, KafkaNode } from '../brokers/apache-kafka/index.ts'
 
 const ELECT_LEADERS = fileURLToPath(new URL('./ElectLeaders.java', import.meta.url))
 export const OFFSETS_TOPIC = '__consumer_offsets'

@@ -4,7 +4,7 @@
  * partition, so a partition whose leader is down or frozen stalls only itself.
  */
 import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs'
-import { sleep } from '../../harness/kafka-tools.ts'
+import { sleep } from '../kafka-tools.ts'
 
 const STATIONS = ['EGLL', 'LFPG', 'EDDF', 'KJFK', 'RJTT', 'YSSY', 'SBGR', 'FACT']
 const TICK_MS = 100

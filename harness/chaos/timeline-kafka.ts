@@ -16,19 +16,10 @@
  * taking writes: min.insync.replicas is 2).
  */
 import { freeze, FREEZE_MS, electPreferredLeaders, killCoordinator, leaders, movedLeaders, nodeById, OFFSETS_TOPIC, waitFullIsr } from './faults.ts'
-import { sleep } from '../../harness/kafka-tools.ts'
-import type { RunContext } from './scenario.ts'
+import { sleep } from '../kafka-tools.ts'
+import type { RunContext } from './run-context.ts'
 
 export const KAFKA_TIMELINE_MS = 50_000
-
-export interface KafkaFaultOptions {
-  /** SIGKILL + restart of the coordinator's node (default true). */
-  coordinatorKill?: boolean
-  /** SIGSTOP / SIGCONT of a node (default true). */
-  freeze?: boolean
-  /** Preferred-leader election (default true). */
-  elect?: boolean
-}
 
 export async function kafkaTimeline(ctx: RunContext): Promise<void> {
   const { fleet, note, until, opts, topic, group } = ctx

@@ -1,6 +1,6 @@
 /**
  * The key-order check of an ORDERING=key chaos run, from the `consumed` lines of every instance
- * (scripts/chaos/slow-handler.mjs logs the key, when the call started, and, as the line's time,
+ * (harness/chaos/slow-handler.mjs logs the key, when the call started, and, as the line's time,
  * when it ended): per partition and key, across instances, the calls sorted by start must have
  * rising offsets (else: out of order) and each must start after the previous one ended (else: two
  * calls of one key at once, on one member or on two).

@@ -7,8 +7,8 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { eventually, sleep } from '../../harness/kafka-tools.ts'
-import { startService, sumMetric, type ServiceProcess } from '../../harness/service-process.ts'
+import { eventually, sleep } from '../kafka-tools.ts'
+import { startService, sumMetric, type ServiceProcess } from '../service-process.ts'
 
 
 export interface Instance {

@@ -6,41 +6,17 @@
  */
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { committedOffsets, endOffsets, eventually, sleep } from '../../harness/kafka-tools.ts'
-import type { ChaosBroker, RunCluster } from './cluster.ts'
+import { committedOffsets, endOffsets, eventually, sleep } from '../kafka-tools.ts'
+import type { ChaosBroker } from './cluster.ts'
 import { Fleet, type Kill } from './fleet.ts'
 import { keyOrder, type KeyOrder } from './key-order.ts'
 import { Stream } from './stream.ts'
 import { tally, type Tally } from './tally.ts'
-import { kafkaTimeline, KAFKA_TIMELINE_MS, type KafkaFaultOptions } from './timeline-kafka.ts'
+import type { ChaosOptions, Mode, RunContext } from './run-context.ts'
+import { kafkaTimeline, KAFKA_TIMELINE_MS } from './timeline-kafka.ts'
 import { mockTimeline, MOCK_TIMELINE_MS } from './timeline-mock.ts'
 
 const SLOW_HANDLER = fileURLToPath(new URL('./slow-handler.mjs', import.meta.url))
-
-export type Mode = 'sync' | 'async' | 'auto'
-
-export interface ChaosOptions {
-  mode: Mode
-  window: number
-  /** ORDERING (sync); `key` runs also check per-key order and exclusivity across the group (key-order.ts). */
-  ordering?: 'partition' | 'key'
-  /** Streaming time in ms; the fault timeline is scaled to it (faults that take their own time, e.g. a restart, may stretch it). */
-  durationMs: number
-  /** Messages per second the producer aims at. */
-  rate: number
-  partitions?: number
-  /** A handler taking this many ms per message (scripts/chaos/slow-handler.mjs); 0 = HANDLER=log. */
-  handlerMs?: number
-  /** Kill the instance only while it holds committed-but-unprocessed messages (the loss run). */
-  killAtRisk?: boolean
-  /** Mock: include the broker outage (can stall the producer for seconds). Default true. */
-  brokerFaults?: boolean
-  /** Apache Kafka: which of the real-cluster faults to include (default all). */
-  kafkaFaults?: KafkaFaultOptions
-  log?: (line: string) => void
-  /** Write each instance's log lines under this directory (one folder per run). */
-  logDir?: string
-}
 
 export interface ChaosResult extends Tally {
   /** Producer partitions whose sends stalled more than 2 s (count, longest in ms). */
@@ -61,21 +37,6 @@ export interface ChaosResult extends Tally {
   faults: string[]
   durationMs: number
   verdict: 'PASS' | 'FAIL' | 'report'
-}
-
-/** What a timeline works with. */
-export interface RunContext {
-  opts: ChaosOptions
-  cluster: RunCluster
-  fleet: Fleet
-  topic: string
-  group: string
-  /** Log a fault (kept in the result). */
-  note: (s: string) => void
-  /** Count a fault of the group coordinator's node (it widens the loss bound: tally.ts). */
-  coordinatorFault: () => void
-  /** Wait until `ms` of the broker's base timeline, scaled to durationMs, have passed since streaming began. */
-  until: (ms: number) => Promise<unknown>
 }
 
 export async function runChaos(broker: ChaosBroker, opts: ChaosOptions): Promise<ChaosResult> {

@@ -1,0 +1,24 @@
+/** src/message/handler.ts: the built-in handlers and HANDLER module loading. */
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { loadHandler, logHandler } from '../src/message/handler.ts'
+import { ErrorCode, HandlerLoadError } from '../src/errors.ts'
+import { memoryLog } from './support/memory-log.ts'
+
+describe('handlers', () => {
+  it('log handler writes a "consumed" line with topic, partition, offset and value', () => {
+    const { log, lines } = memoryLog()
+    logHandler({ topic: 'weather', partition: 2, offset: '41', key: Buffer.from('Oslo'), value: { t: 3 }, headers: {}, timestamp: '0' }, { log, signal: new AbortController().signal })
+    assert.deepEqual(
+      { msg: lines[0]!.msg, topic: lines[0]!.topic, partition: lines[0]!.partition, offset: lines[0]!.offset, key: lines[0]!.key, value: lines[0]!.value },
+      { msg: 'consumed', topic: 'weather', partition: 2, offset: '41', key: 'Oslo', value: { t: 3 } },
+    )
+  })
+  it('loadHandler resolves log, noop and a module path; rejects bad paths with a HANDLER message', async () => {
+    assert.equal(await loadHandler('log'), logHandler)
+    assert.equal(typeof (await loadHandler('noop')), 'function')
+    assert.equal(typeof (await loadHandler('test/fixtures/core-hang.mjs')), 'function')
+    await assert.rejects(loadHandler('test/fixtures/missing.mjs'), (e: unknown) => e instanceof HandlerLoadError && e.code === ErrorCode.HANDLER_NOT_FOUND && /HANDLER=/.test(e.message))
+    await assert.rejects(loadHandler('test/fixtures/core-not-a-function.mjs'), (e: unknown) => e instanceof HandlerLoadError && e.code === ErrorCode.HANDLER_INVALID)
+  })
+})
