@@ -180,6 +180,21 @@ describe('PartitionCommitter', () => {
     assert.equal(committer.pending, undefined)
   })
 
+  it('flush while a commit is in flight and a newer position waits: the acknowledgement sends the newer one, flush waits for it (no second commit in flight)', async () => {
+    const { committer } = setup('async')
+    const c = manualCommits()
+    committer.request(1, c.fn)
+    committer.request(2, c.fn)
+    const flushed = committer.flush(c.fn)
+    await c.ack() // 1 acknowledged: the pump sends 2 at once
+    await new Promise((r) => setImmediate(r))
+    assert.deepEqual(c.sent, [1, 2])
+    await c.ack()
+    assert.equal(await flushed, true)
+    assert.equal(committer.acked, 2)
+    assert.deepEqual(c.sent, [1, 2], 'nothing sent twice')
+  })
+
   it('flush: waits for the commit in flight, then commits what is still pending; on failure it stays pending', async () => {
     const { committer, committed } = setup('async')
     const c = manualCommits()

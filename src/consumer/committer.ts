@@ -103,7 +103,9 @@ export class PartitionCommitter {
 
   /** Shutdown: wait for the commit in flight, then commit whatever is still pending, synchronously. */
   async flush(commitFn: CommitFn): Promise<boolean> {
-    await this.settle()
+    // async mode: an acknowledgement can send the newest position asked for at once (pump):
+    // wait until nothing is in flight, or the commit below would find one.
+    while (this.inflight) await this.settle()
     const target = this.pending
     if (target === undefined) return true
     const count = this.wantedCount
