@@ -5,14 +5,13 @@
  * test/kafka/commit-doubt.test.ts.
  */
 import assert from 'node:assert/strict'
-import { Writable } from 'node:stream'
 import { describe, it } from 'node:test'
-import { pino } from 'pino'
 import { Registry } from 'prom-client'
 import { CommitDoubt, mayHaveBeenWritten, type GroupView, type ReadCommitted } from '../src/consumer/commit-doubt.ts'
 import { PartitionCommitter } from '../src/consumer/committer.ts'
 import { createMetrics, PartitionMetrics } from '../src/metrics.ts'
 import { sumMetric } from '../harness/service-process.ts'
+import { memoryLog } from './support/memory-log.ts'
 
 /** What the coordinator answers: committed offsets, then the group (default: m1 still a member, a rebalance under way). */
 function answer(committed: Array<[number, number]>, members: GroupView['members'] = new Map([['m1', undefined]]), state = 'PreparingRebalance') {
@@ -22,16 +21,7 @@ function answer(committed: Array<[number, number]>, members: GroupView['members'
 function setup(read: ReadCommitted = async () => answer([]), budgetMs = 300) {
   const registry = new Registry()
   const metrics = createMetrics(registry, { defaultMetrics: false, commitMode: 'sync' })
-  const lines: Array<Record<string, unknown>> = []
-  const log = pino(
-    { level: 'debug' },
-    new Writable({
-      write(chunk: Buffer, _e, cb) {
-        lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>)
-        cb()
-      },
-    }),
-  )
+  const { log, lines } = memoryLog()
   const doubt = new CommitDoubt({ metrics, log, read, readBudgetMs: budgetMs, retryMs: 20 })
   doubt.onJoin('m1', { orders: [0, 1, 2, 3, 4, 5] }) // the first generation
   const text = () => registry.metrics()

@@ -1,34 +1,16 @@
 /** src/message/process.ts: one message through decode, the handler, its timeout and the shutdown deadline, counted. */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { Registry } from 'prom-client'
 import type { KafkaMessage } from 'kafkajs'
-import { createDecoder } from '../src/message/decode.ts'
-import type { Handler } from '../src/message/handler.ts'
-import { processMessage, type ProcessDeps } from '../src/message/process.ts'
-import { createMetrics, PartitionMetrics } from '../src/metrics.ts'
+import { processMessage } from '../src/message/process.ts'
 import { sumMetric } from '../harness/service-process.ts'
-import { memoryLog } from './support/memory-log.ts'
+import { processDeps } from './support/process-deps.ts'
 
 function msg(value: Buffer | null, offset = '7'): KafkaMessage {
   return { key: Buffer.from('k'), value, offset, timestamp: '0', attributes: 0, headers: {} }
 }
 
-function deps(handler: Handler, over: Partial<ProcessDeps> = {}) {
-  const registry = new Registry()
-  const metrics = createMetrics(registry, { defaultMetrics: false })
-  const { log, lines } = memoryLog()
-  const d: ProcessDeps = {
-    decode: createDecoder('json'),
-    handler,
-    handlerTimeoutMs: 0,
-    deadline: new AbortController().signal,
-    log,
-    metrics: new PartitionMetrics(metrics, 't', 0),
-    ...over,
-  }
-  return { d, lines, text: () => registry.metrics() }
-}
+const deps = processDeps
 
 describe('processMessage', () => {
   it('counts ok and hands the decoded value to the handler', async () => {

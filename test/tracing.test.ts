@@ -6,38 +6,25 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, beforeEach, describe, it } from 'node:test'
-import { Writable } from 'node:stream'
 import { context, propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api'
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks'
 import { W3CTraceContextPropagator } from '@opentelemetry/core'
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider, SamplingDecision } from '@opentelemetry/sdk-trace'
 import type { KafkaMessage } from 'kafkajs'
-import { pino } from 'pino'
-import { Registry } from 'prom-client'
-import { createDecoder } from '../src/message/decode.ts'
 import type { Handler } from '../src/message/handler.ts'
 import { processMessage, type ProcessDeps } from '../src/message/process.ts'
-import { createMetrics, PartitionMetrics } from '../src/metrics.ts'
 import { diagLogger } from '../src/tracing/diag.ts'
 import { keepFetchTimes, markFetched } from '../src/tracing/fetched.ts'
 import { MessageTracing, messageTracing, setMessageTracing } from '../src/tracing/message-span.ts'
 import { tracingOptions } from '../src/tracing/options.ts'
 import { createSampler } from '../src/tracing/sampler.ts'
 import { startTracing } from '../src/tracing/sdk.ts'
+import { memoryLog } from './support/memory-log.ts'
+import { processDeps } from './support/process-deps.ts'
 
 const TRACE = '0af7651916cd43dd8448eb211c80319c'
 const PARENT = 'b7ad6b7169203331'
 
-function memoryLog() {
-  const lines: Array<Record<string, unknown>> = []
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>)
-      cb()
-    },
-  })
-  return { log: pino({ level: 'debug' }, stream), lines }
-}
 
 function msg(value: string, headers: KafkaMessage['headers'] = {}, offset = '7'): KafkaMessage {
   return { key: Buffer.from('Oslo'), value: Buffer.from(value), offset, timestamp: '0', attributes: 0, headers }
@@ -45,19 +32,7 @@ function msg(value: string, headers: KafkaMessage['headers'] = {}, offset = '7')
 
 const withParent = () => ({ traceparent: Buffer.from(`00-${TRACE}-${PARENT}-01`), tracestate: Buffer.from('v=1') })
 
-function deps(handler: Handler, over: Partial<ProcessDeps> = {}) {
-  const { log, lines } = memoryLog()
-  const d: ProcessDeps = {
-    decode: createDecoder('json'),
-    handler,
-    handlerTimeoutMs: 0,
-    deadline: new AbortController().signal,
-    log,
-    metrics: new PartitionMetrics(createMetrics(new Registry(), { defaultMetrics: false }), 'weather', 2),
-    ...over,
-  }
-  return { d, lines }
-}
+const deps = processDeps
 
 describe('message spans (in-memory exporter)', () => {
   const exporter = new InMemorySpanExporter()
