@@ -67,6 +67,7 @@ export async function runKeyed(b: BatchContext, gate: CommitGate, start: number,
     w?.()
   }
 
+  const keys: KeyId[] = [] // keys[k]: message k's key, decoded once when it is routed (key order only)
   const keyOf = (k: number): KeyId => {
     const key = messages[k]!.key
     return key === null || key === undefined ? NO_KEY : key.toString('latin1')
@@ -81,6 +82,7 @@ export async function runKeyed(b: BatchContext, gate: CommitGate, start: number,
         continue
       }
       const key = keyOf(k)
+      keys[k] = key
       if (busyKeys.has(key)) {
         const q = waiting.get(key)
         if (q) q.push(k)
@@ -98,7 +100,7 @@ export async function runKeyed(b: BatchContext, gate: CommitGate, start: number,
     unflushed++
     limiter.release()
     if (byKey) {
-      const key = keyOf(k)
+      const key = keys[k]!
       const q = waiting.get(key)
       if (q && q.length > 0) {
         ready.push(q.shift()!)
