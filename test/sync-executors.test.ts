@@ -48,8 +48,19 @@ describe('executors', () => {
         assert.equal(r.position.next, 300)
         assert.equal(r.atRiskAfter, 0)
         assert.equal(r.dropped.length, 0)
-        assert.ok(r.commits.every((c, i) => i === 0 || c > r.commits[i - 1]!), 'commits move forward only')
+        assert.ok(r.commits.every((c, i) => i === 0 || c > r.commits[i - 1]!), 'commits move forward only, none repeated')
+        assert.equal(r.committedTotal, 300, `window ${window}: consumer_messages_committed_total counts each message once`)
       }
+    })
+  }
+
+  for (const ordering of ['partition', 'key', 'unordered'] as const) {
+    it(`${ordering}: acknowledgements and handler completions in the same microtask drain: no window sent twice, each message counted committed once`, async () => {
+      const r = await runBatch(messages(keys(300, 29)), { ordering, window: 20, handlerMs: (o) => 1 + (o % 2), lockstepMs: 1 })
+      assert.equal(r.calls.length, 300)
+      assertAtMostOnce(r.calls, 20)
+      assert.ok(r.commits.every((c, i) => i === 0 || c > r.commits[i - 1]!), `a commit repeated: ${r.commits.join(' ')}`)
+      assert.equal(r.committedTotal, 300, 'consumer_messages_committed_total counts each message once')
     })
   }
 

@@ -33,6 +33,8 @@ export class CommitGate {
   /** A commit of this batch failed: it sends no more windows (the rest is fetched again). */
   failed = false
   readonly n: number
+  /** The commit this gate sent, until its outcome is applied. */
+  private inflight: Promise<boolean> | undefined
   /** Runs before the at-risk gauge grows (an executor flushes its pending decrements there). */
   beforeCovered: () => void = () => undefined
 
@@ -65,14 +67,18 @@ export class CommitGate {
     if (!this.mayStart(i)) throw new AtMostOnceViolationError(this.offsets[i]!, this.committer.acked)
   }
 
-  /** A commit is in flight. */
+  /**
+   * A commit of this gate is in flight, or its acknowledgement is not applied to `covered` yet.
+   * Not the committer's own flag: the committer is free a few microtasks before `covered` moves,
+   * and a window sent in between would repeat the acknowledged one (and count it twice).
+   */
   get busy(): boolean {
-    return this.committer.busy
+    return this.inflight !== undefined
   }
 
   /** May a new window be sent now? (None in flight, none failed, messages left, no shutdown or revocation.) */
   get canSend(): boolean {
-    return !this.committer.busy && !this.failed && this.covered < this.n && this.mayCommit()
+    return this.inflight === undefined && !this.failed && this.covered < this.n && this.mayCommit()
   }
 
   /** How many more messages a commit sent now may cover, `lowest` being the lowest unfinished message. */
@@ -88,18 +94,19 @@ export class CommitGate {
   send(lowest: number): Promise<boolean> {
     const end = Math.min(lowest + this.window, this.n)
     const target = this.offsets[end - 1]! + 1
-    return this.committer.commit(target, end - this.covered, this.commitFn).then((ok) => {
+    const sent = this.committer.commit(target, end - this.covered, this.commitFn).then((ok) => {
+      this.inflight = undefined
       if (ok) this.advance()
       else this.failed = true
       return ok
     })
+    this.inflight = sent
+    return sent
   }
 
-  /** Wait for the commit in flight, if any. */
+  /** Wait for the commit in flight, if any, and for `covered` to include it. */
   async settle(): Promise<void> {
-    if (!this.committer.busy) return
-    await this.committer.settle()
-    this.advance()
+    if (this.inflight) await this.inflight
   }
 
   private advance(): void {

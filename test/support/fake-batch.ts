@@ -16,6 +16,22 @@ import { createMetrics, PartitionMetrics } from '../../src/metrics.ts'
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
+/**
+ * A clock whose beat resolves ONE promise that every waiter shares: commit acknowledgements and
+ * handler completions of the same beat then interleave within one microtask drain (with separate
+ * timers Node drains the microtasks between callbacks, which hides races of that kind).
+ */
+function lockstep(ms: number): { beat: () => Promise<void>; stop: () => void } {
+  let resolve: () => void = () => undefined
+  let next = new Promise<void>((r) => (resolve = r))
+  const timer = setInterval(() => {
+    const fire = resolve
+    next = new Promise<void>((r) => (resolve = r))
+    fire()
+  }, ms)
+  return { beat: () => next, stop: () => clearInterval(timer) }
+}
+
 export function messages(keys: Array<string | null>, firstOffset = 0): KafkaMessage[] {
   return keys.map((key, i) => ({
     key: key === null ? null : Buffer.from(key),
@@ -56,6 +72,8 @@ export interface RunOptions {
   outcome?: (offset: number) => Outcome
   position?: { next: number; perMessageMs: number }
   committer?: PartitionCommitter
+  /** Commits and handlers (those with handlerMs > 0) end on the beats of one shared clock (see lockstep). */
+  lockstepMs?: number
 }
 
 export async function runBatch(batch: KafkaMessage[], o: RunOptions) {
@@ -73,6 +91,8 @@ export async function runBatch(batch: KafkaMessage[], o: RunOptions) {
   const runningKeys = new Map<string | null, number>()
   let maxInFlight = 0
   const position = o.position ?? { next: -1, perMessageMs: 0 }
+  const clock = o.lockstepMs ? lockstep(o.lockstepMs) : undefined
+  const wait = (ms: number) => (clock ? clock.beat() : sleep(ms))
 
   const ctx: BatchContext = {
     topic: 't',
@@ -81,7 +101,7 @@ export async function runBatch(batch: KafkaMessage[], o: RunOptions) {
     highWatermark: String(Number(batch.at(-1)?.offset ?? -1) + 1),
     committer,
     commit: async (offset) => {
-      await sleep(o.commitMs ?? 0)
+      await wait(o.commitMs ?? 0)
       if (o.failCommitFrom !== undefined && offset > o.failCommitFrom) throw Object.assign(new Error('injected'), { type: 'REQUEST_TIMED_OUT', retriable: false })
       commits.push(offset)
     },
@@ -115,14 +135,20 @@ export async function runBatch(batch: KafkaMessage[], o: RunOptions) {
       }
       const ms = o.handlerMs?.(offset) ?? 0
       if (ms === 0) return end()
-      return sleep(ms).then(end)
+      return wait(ms).then(end)
     },
     resolve: (offset) => void resolved.push(offset),
     heartbeat: async () => undefined,
     position,
     drop: (message) => void dropped.push(message.offset),
   }
-  await consumeBatchSync(ctx)
+  try {
+    await consumeBatchSync(ctx)
+  } finally {
+    clock?.stop()
+  }
   const atRiskAfter = (await m.atRisk.get()).values[0]?.value ?? 0
-  return { calls, commits, resolved, dropped, committer, limiter, maxInFlight, position, atRiskAfter, metrics: m }
+  /** consumer_messages_committed_total: each message counted once, by the commit that covered it. */
+  const committedTotal = (await m.committed.get()).values[0]?.value ?? 0
+  return { calls, commits, resolved, dropped, committer, limiter, maxInFlight, position, atRiskAfter, committedTotal, metrics: m }
 }
