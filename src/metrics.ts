@@ -11,7 +11,7 @@
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { collectDefaultMetrics, Counter, Gauge, Histogram, type Registry } from 'prom-client'
-import type { CommitMode } from './config/schema.ts'
+import { COMMIT_MODES, type CommitMode } from './config/schema.ts'
 
 /** Why a committed message was not processed successfully (consumer_messages_lost_total). */
 export type LossReason = 'handler_failed' | 'handler_timeout' | 'undecodable' | 'shutdown' | 'commit_written'
@@ -23,7 +23,6 @@ export const SKIP_REASONS: readonly SkipReason[] = ['undecodable', 'dropped_at_s
 
 export const PROCESSED_STATUSES = ['ok', 'failed'] as const
 export const DEAD_LETTER_RESULTS = ['sent', 'failed', 'dropped'] as const
-export const COMMIT_MODES_ALL: readonly CommitMode[] = ['sync', 'async', 'auto']
 
 /**
  * `error` label values of consumer_commit_errors_total that exist (at 0) from the start. The
@@ -83,7 +82,7 @@ export function createMetrics(registry: Registry, opts: MetricsOptions = {}) {
   const registers = [registry]
   /** Per-partition counts kept as plain numbers on the hot path, added to the counters at scrape time. */
   const pending = new Set<() => void>()
-  const modes = opts.commitMode ? [opts.commitMode] : COMMIT_MODES_ALL
+  const modes = opts.commitMode ? [opts.commitMode] : COMMIT_MODES
 
   const commitDuration = new Histogram({
     name: 'consumer_commit_duration_seconds',

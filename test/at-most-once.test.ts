@@ -9,6 +9,7 @@ import { describe, it } from 'node:test'
 import { pino } from 'pino'
 import { Registry } from 'prom-client'
 import { CommitGate, earlyCommitThreshold } from '../src/consumer/at-most-once.ts'
+import { COMMIT_MODE_BEHAVIOUR } from '../src/consumer/commit-modes.ts'
 import { PartitionCommitter } from '../src/consumer/committer.ts'
 import { AtMostOnceViolationError } from '../src/errors.ts'
 import { createMetrics, PartitionMetrics } from '../src/metrics.ts'
@@ -18,7 +19,7 @@ describe('commit gate', () => {
   const setup = () => {
     const m = createMetrics(new Registry(), { defaultMetrics: false, commitMode: 'sync' })
     const pm = new PartitionMetrics(m, 't', 0)
-    const committer = new PartitionCommitter('t', 0, m, pm, pino({ level: 'silent' }), 'sync')
+    const committer = new PartitionCommitter('t', 0, m, pm, pino({ level: 'silent' }), COMMIT_MODE_BEHAVIOUR.sync)
     return { m, pm, committer }
   }
 

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { Registry } from 'prom-client'
 import { CommitDoubt, mayHaveBeenWritten, type GroupView, type ReadCommitted } from '../src/consumer/commit-doubt.ts'
+import { COMMIT_MODE_BEHAVIOUR } from '../src/consumer/commit-modes.ts'
 import { PartitionCommitter } from '../src/consumer/committer.ts'
 import { createMetrics, PartitionMetrics } from '../src/metrics.ts'
 import { sumMetric } from '../harness/service-process.ts'
@@ -241,7 +242,7 @@ describe("PartitionCommitter's failure path feeds the ledger (sync mode)", () =>
   function committer(mode: 'sync' | 'async' = 'sync') {
     const t = setup()
     const pm = new PartitionMetrics(t.metrics, 'orders', 4)
-    const c = new PartitionCommitter('orders', 4, t.metrics, pm, t.log, mode, t.doubt)
+    const c = new PartitionCommitter('orders', 4, t.metrics, pm, t.log, COMMIT_MODE_BEHAVIOUR[mode], t.doubt)
     return { ...t, c }
   }
   it('an attempt lost after sending, then a clean refusal: the commit is in doubt (the first attempt may have been written)', async () => {

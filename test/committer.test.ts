@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { Registry } from 'prom-client'
+import { COMMIT_MODE_BEHAVIOUR } from '../src/consumer/commit-modes.ts'
 import { isRebalanceError, PartitionCommitter, type CommitFn } from '../src/consumer/committer.ts'
 import { createMetrics, PartitionMetrics } from '../src/metrics.ts'
 import { sumMetric } from '../harness/service-process.ts'
@@ -21,7 +22,7 @@ function setup(mode: 'sync' | 'async' | 'auto' = 'sync') {
   const m = createMetrics(registry, { defaultMetrics: false, commitMode: mode })
   const pm = new PartitionMetrics(m, 't', 3)
   const { log, lines } = memoryLog()
-  const committer = new PartitionCommitter('t', 3, m, pm, log, mode)
+  const committer = new PartitionCommitter('t', 3, m, pm, log, COMMIT_MODE_BEHAVIOUR[mode])
   const scrape = () => registry.metrics()
   const committed = async () => sumMetric(await scrape(), 'consumer_messages_committed_total', { topic: 't', partition: '3' })
   const errors = async (error: string) => sumMetric(await scrape(), 'consumer_commit_errors_total', { mode, error })

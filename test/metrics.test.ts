@@ -8,7 +8,8 @@ import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { describe, it } from 'node:test'
 import { Registry } from 'prom-client'
-import { buildInfo, COMMIT_ERROR_TYPES, COMMIT_MODES_ALL, createMetrics, DEAD_LETTER_RESULTS, LOSS_REASONS, PartitionMetrics } from '../src/metrics.ts'
+import { COMMIT_MODES } from '../src/config/schema.ts'
+import { buildInfo, COMMIT_ERROR_TYPES, createMetrics, DEAD_LETTER_RESULTS, LOSS_REASONS, PartitionMetrics } from '../src/metrics.ts'
 import { sumMetric } from '../harness/service-process.ts'
 
 describe('createMetrics (in process)', () => {
@@ -35,7 +36,7 @@ describe('createMetrics (in process)', () => {
     const all = new Registry()
     createMetrics(all, { defaultMetrics: false })
     const allText = await all.metrics()
-    for (const mode of COMMIT_MODES_ALL) {
+    for (const mode of COMMIT_MODES) {
       for (const error of COMMIT_ERROR_TYPES) assert.match(allText, new RegExp(`^consumer_commit_errors_total\\{mode="${mode}",error="${error}"\\} 0$`, 'm'), `${mode} ${error}`)
     }
     assert.doesNotMatch(allText, /^consumer_commit_duration_seconds_count/m, 'the latency histogram appears with the first commit')

@@ -26,6 +26,7 @@ import { createMetrics, PartitionMetrics } from '../src/metrics.ts'
 import type { BatchContext, PartitionPosition } from '../src/consumer/batch-context.ts'
 import { InFlightLimiter } from '../src/consumer/in-flight.ts'
 import { consumeBatchSync } from '../src/consumer/sync-batch.ts'
+import { COMMIT_MODE_BEHAVIOUR } from '../src/consumer/commit-modes.ts'
 import { PartitionCommitter } from '../src/consumer/committer.ts'
 
 const RTT_MS = 5
@@ -88,7 +89,7 @@ describe('pipelined at-most-once commits against the mock broker (+5 ms RTT)', (
       let st = states.get(key)
       if (!st) {
         const pm = new PartitionMetrics(metrics, topic, partition)
-        st = { committer: new PartitionCommitter(topic, partition, metrics, pm, log, 'sync'), position: { next: -1, perMessageMs: 0 }, metrics: pm }
+        st = { committer: new PartitionCommitter(topic, partition, metrics, pm, log, COMMIT_MODE_BEHAVIOUR.sync), position: { next: -1, perMessageMs: 0 }, metrics: pm }
         states.set(key, st)
       }
       const ev = events.get(key) ?? []

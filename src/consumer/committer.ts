@@ -4,8 +4,19 @@
  * landing after a newer one would re-deliver, i.e. duplicate, messages).
  */
 import type { Logger } from 'pino'
+import type { CommitMode } from '../config/schema.ts'
 import type { Metrics, PartitionMetrics } from '../metrics.ts'
 import { mayHaveBeenWritten, type CommitDoubt } from './commit-doubt.ts'
+
+/** What a committer needs of its commit mode (the mode objects: commit-modes.ts). */
+export interface CommitterMode {
+  /** The `mode` label of the commit metrics. */
+  readonly name: CommitMode
+  /** A failed commit may have been written: kept in the loss ledger (sync). */
+  readonly ledger: boolean
+  /** What a failed commit costs, in its warn line. */
+  readonly failedCommitCost: string
+}
 
 /** Sends an OffsetCommit of `offset` (the next offset to read) and resolves when acknowledged. */
 export type CommitFn = (offset: number) => Promise<void>
@@ -44,12 +55,12 @@ export class PartitionCommitter {
     private readonly metrics: Metrics,
     private readonly partitionMetrics: PartitionMetrics,
     private readonly log: Logger,
-    private readonly mode: string,
-    /** sync mode: where a failed commit that may have been written is kept until resolved. */
+    private readonly mode: CommitterMode,
+    /** Where a failed commit that may have been written is kept until resolved (a mode with a ledger). */
     private readonly doubt?: Pick<CommitDoubt, 'record' | 'acknowledged'>,
   ) {
     this.where = { topic, partition }
-    this.duration = metrics.commitDuration.labels({ mode })
+    this.duration = metrics.commitDuration.labels({ mode: mode.name })
   }
 
   get busy(): boolean {
@@ -147,12 +158,12 @@ export class PartitionCommitter {
         if (offset > this.acked) this.acked = offset
         this.lastError = undefined
         this.partitionMetrics.committed.inc(count)
-        if (this.mode === 'sync') this.doubt?.acknowledged(this.where.topic, this.where.partition, offset)
+        if (this.mode.ledger) this.doubt?.acknowledged(this.where.topic, this.where.partition, offset)
         return true
       } catch (err) {
         const type = String((err as { type?: unknown }).type ?? (err as Error).name ?? 'Error')
-        this.metrics.commitErrors.inc({ mode: this.mode, error: type })
-        if (this.mode === 'sync' && inDoubt === undefined && mayHaveBeenWritten(err)) inDoubt = type
+        this.metrics.commitErrors.inc({ mode: this.mode.name, error: type })
+        if (this.mode.ledger && inDoubt === undefined && mayHaveBeenWritten(err)) inDoubt = type
         const retriable = (err as { retriable?: unknown }).retriable === true && !isRebalanceError(err)
         if (retriable && attempt < RETRIES) {
           this.log.debug({ ...this.where, offset, attempt, error: (err as Error).message }, 'commit failed, retrying')
@@ -162,14 +173,12 @@ export class PartitionCommitter {
         this.lastError = err
         this.log.warn(
           { ...this.where, offset, error: (err as Error).message, errorType: type, ...(inDoubt ? { inDoubt: true } : {}) },
-          this.mode !== 'sync'
-            ? 'commit failed; the messages it covered may be delivered again'
-            : inDoubt
-              ? // Not processed here. A coordinator that dies or loses leadership mid-write can have
-                // written the commit before failing, and then the group resumes past these messages:
-                // lost. The ledger (commit-doubt.ts) finds out which, and counts it.
-                'commit failed; the messages it covered are not processed here (fetched again, unless the coordinator wrote the commit before failing: then lost, and counted)'
-              : 'commit failed; the messages it covered are not processed here (fetched again)',
+          inDoubt
+            ? // sync: not processed here. A coordinator that dies or loses leadership mid-write can
+              // have written the commit before failing, and then the group resumes past these
+              // messages: lost. The ledger (commit-doubt.ts) finds out which, and counts it.
+              'commit failed; the messages it covered are not processed here (fetched again, unless the coordinator wrote the commit before failing: then lost, and counted)'
+            : `commit failed; ${this.mode.failedCommitCost}`,
         )
         if (inDoubt) this.doubt?.record(this.where.topic, this.where.partition, from, offset, count, inDoubt)
         return false

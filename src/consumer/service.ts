@@ -1,8 +1,8 @@
 /**
  * The consumer around the batch loops: follows kafkajs's lifecycle events to answer liveness
  * and readiness, keeps one state per assigned partition, and hands each fetched batch to the
- * loop of the commit mode (sync-batch.ts for sync — the commit gate of at-most-once.ts and the
- * executor of ORDERING —, other-modes.ts for async and auto).
+ * object of its commit mode (commit-modes.ts: sync-batch.ts for sync — the commit gate of
+ * at-most-once.ts and the executor of ORDERING —, other-modes.ts for async and auto).
  * Start-up retries live in connect-loop.ts, the shutdown sequence in shutdown.ts, the
  * dead-letter producer in dead-letter.ts.
  */
@@ -16,15 +16,14 @@ import { PartitionMetrics, type Metrics } from '../metrics.ts'
 import type { BatchContext, PartitionPosition } from './batch-context.ts'
 import { CommitBatcher, type CommitVia } from './commit-batcher.ts'
 import { CommitDoubt, type ReadCommitted } from './commit-doubt.ts'
+import { COMMIT_MODE_BEHAVIOUR, type CommitModeBehaviour } from './commit-modes.ts'
 import { isRebalanceError, PartitionCommitter, type CommitFn } from './committer.ts'
 import { backoffMs, connectWithRetry } from './connect-loop.ts'
 import { DeadLetterProducer } from './dead-letter.ts'
 import { InFlightLimiter } from './in-flight.ts'
 import { createKafka, createProbeKafka, Sockets } from './kafka-client.ts'
-import { consumeBatchAsync, consumeBatchAuto } from './other-modes.ts'
 import { abandonJoin, shutdownSequence, type ShutdownResult } from './shutdown.ts'
 import { markFetched } from '../tracing/fetched.ts'
-import { consumeBatchSync } from './sync-batch.ts'
 import { inspectTopics } from './topics.ts'
 
 export type ConsumerState = 'idle' | 'connecting' | 'joining' | 'running' | 'restarting' | 'crashed' | 'stopping' | 'stopped'
@@ -59,6 +58,8 @@ export class ConsumerService {
   private readonly commits = new CommitBatcher()
   /** MAX_IN_FLIGHT: handler calls in flight across every partition. */
   private readonly limiter: InFlightLimiter
+  /** COMMIT_MODE: everything that differs between the modes (commit-modes.ts). */
+  private readonly mode: CommitModeBehaviour
   private readonly deadline = new AbortController()
   private readonly startAbort = new AbortController()
   private readonly decode
@@ -91,6 +92,7 @@ export class ConsumerService {
     this.probe = kafka ?? createProbeKafka(config, log, this.sockets)
     this.decode = createDecoder(config.valueFormat)
     this.limiter = new InFlightLimiter(config.maxInFlight)
+    this.mode = COMMIT_MODE_BEHAVIOUR[config.commitMode]
     metrics.inFlightSource.read = () => this.limiter.count
     this.consumer = this.kafka.consumer({
       groupId: config.groupId,
@@ -168,7 +170,7 @@ export class ConsumerService {
         await this.consumer.run({
           // `all`: every partition of the subscribed topics (as many as this instance can be assigned).
           partitionsConsumedConcurrently: concurrency === 'all' ? Math.max(1, partitions) : concurrency,
-          autoCommit: this.config.commitMode === 'auto',
+          autoCommit: this.mode.kafkajsCommits,
           autoCommitInterval: this.config.autoCommitIntervalMs,
           eachBatchAutoResolve: false,
           eachBatch: (payload) => this.eachBatch(payload),
@@ -231,7 +233,7 @@ export class ConsumerService {
         this.log.error({ error }, 'the consumer crashed for good; liveness now fails')
       }
     })
-    if (this.config.commitMode === 'auto') {
+    if (this.mode.kafkajsCommits) {
       this.consumer.on(events.COMMIT_OFFSETS, (e) => {
         for (const { topic, partitions } of e.payload.topics) {
           for (const { partition, offset } of partitions) {
@@ -266,7 +268,7 @@ export class ConsumerService {
         topic,
         partition,
         metrics,
-        committer: new PartitionCommitter(topic, partition, this.metrics, metrics, this.log, this.config.commitMode, this.doubt),
+        committer: new PartitionCommitter(topic, partition, this.metrics, metrics, this.log, this.mode, this.doubt),
         position: { next: -1, perMessageMs: 0 },
         deps: {
           decode: this.decode,
@@ -351,17 +353,7 @@ export class ConsumerService {
       drop: (message) => this.dropAtShutdown(topic, partition, message),
     }
 
-    switch (this.config.commitMode) {
-      case 'sync':
-        await consumeBatchSync(ctx)
-        break
-      case 'async':
-        await consumeBatchAsync(ctx)
-        break
-      case 'auto':
-        await consumeBatchAuto(ctx, () => payload.commitOffsetsIfNecessary())
-        break
-    }
+    await this.mode.consumeBatch(ctx, payload)
 
     // A commit refused with a rebalance-type error: ask the coordinator with a heartbeat
     // whether the group really is rebalancing (a rejoin stops the whole group, so never on a
@@ -498,7 +490,7 @@ export class ConsumerService {
     const via = this.commitVia
     const pending = [...this.partitions.values()].filter((st) => st.committer.busy || st.committer.pending !== undefined)
     if (pending.length === 0 || !via) {
-      this.log.info({ mode: this.config.commitMode, pending: 0 }, 'final commit: nothing pending')
+      this.log.info({ mode: this.mode.name, pending: 0 }, 'final commit: nothing pending')
       return true
     }
     let ok = true
@@ -510,14 +502,8 @@ export class ConsumerService {
         ok &&= committed
       }),
     )
-    if (ok) this.log.info({ mode: this.config.commitMode, offsets }, 'final commit done')
-    else {
-      const cost =
-        this.config.commitMode === 'sync'
-          ? 'the messages it would have covered were not processed: the next owner reads them'
-          : 'the next owner re-delivers what was processed since the last acknowledged commit (duplicates)'
-      this.log.warn({ mode: this.config.commitMode, offsets, lost: false }, `final commit failed; ${cost}`)
-    }
+    if (ok) this.log.info({ mode: this.mode.name, offsets }, 'final commit done')
+    else this.log.warn({ mode: this.mode.name, offsets, lost: false }, `final commit failed; ${this.mode.failedFinalCommitCost}`)
     return ok
   }
 }

@@ -2,6 +2,7 @@ import fp from 'fastify-plugin'
 import type { Logger } from 'pino'
 import { redactConfig } from '../config/load.ts'
 import { loadHandler } from '../message/handler.ts'
+import { COMMIT_MODE_BEHAVIOUR } from '../consumer/commit-modes.ts'
 import { ConsumerService } from '../consumer/service.ts'
 
 declare module 'fastify' {
@@ -39,12 +40,8 @@ export default fp<ConsumerPluginOptions>(
       if (started || consumer.state !== 'idle') return // started already, or shut down before it started
       started = true
       log.info({ config: redactConfig(config) }, 'starting consumer')
-      if (config.commitMode === 'auto') {
-        log.warn(
-          { autoCommitIntervalMs: config.autoCommitIntervalMs },
-          'COMMIT_MODE=auto is at-least-once in practice: a crash re-delivers what was processed since the last auto-commit. Use COMMIT_MODE=sync for at-most-once.',
-        )
-      }
+      const warning = COMMIT_MODE_BEHAVIOUR[config.commitMode].startWarning
+      if (warning) log.warn({ autoCommitIntervalMs: config.autoCommitIntervalMs }, warning)
       consumer.start()
     })
     if (opts.autoStart !== false) fastify.addHook('onReady', async () => fastify.startConsumer())

@@ -8,6 +8,7 @@ import { Registry } from 'prom-client'
 import type { KafkaMessage } from 'kafkajs'
 import type { Ordering } from '../../src/config/schema.ts'
 import type { BatchContext } from '../../src/consumer/batch-context.ts'
+import { COMMIT_MODE_BEHAVIOUR } from '../../src/consumer/commit-modes.ts'
 import { PartitionCommitter } from '../../src/consumer/committer.ts'
 import { InFlightLimiter } from '../../src/consumer/in-flight.ts'
 import { consumeBatchSync } from '../../src/consumer/sync-batch.ts'
@@ -81,7 +82,7 @@ export async function runBatch(batch: KafkaMessage[], o: RunOptions) {
   const m = createMetrics(registry, { defaultMetrics: false, commitMode: 'sync' })
   const metrics = new PartitionMetrics(m, 't', 0)
   const log = pino({ level: 'silent' })
-  const committer = o.committer ?? new PartitionCommitter('t', 0, m, metrics, log, 'sync')
+  const committer = o.committer ?? new PartitionCommitter('t', 0, m, metrics, log, COMMIT_MODE_BEHAVIOUR.sync)
   const limiter = o.limiter ?? new InFlightLimiter(o.maxInFlight ?? 1000)
   const calls: Call[] = []
   const commits: number[] = []
