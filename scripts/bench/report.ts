@@ -71,7 +71,10 @@ interface Target {
 /** The targets of a section, measured in this run (never asserted by a test). */
 export function targets(s: Section): Target[] {
   const out: Target[] = []
-  const svc = s.results.filter((r) => r.kind === 'service' && !r.io)
+  // The CPU-bound targets hold for the service as configured by default, tracing off: the
+  // tracing rows measure what tracing costs (their own section), and their exit waits for the
+  // last spans by design (up to 1 s).
+  const svc = s.results.filter((r) => r.kind === 'service' && !r.io && !r.name.includes(', tracing on'))
   const key = s.results.find((r) => r.io?.handlerMs === 20 && r.io.ordering === 'key' && r.window === 100 && r.io.maxInFlight === 200)
   if (key) {
     const dflt = s.results.find((r) => r.io?.handlerMs === 20 && r.name.endsWith('defaults'))
@@ -104,12 +107,12 @@ export function targets(s: Section): Target[] {
     }
   }
   const rss = svc.map((r) => r.peakRssMb ?? 0)
-  if (rss.length) out.push({ target: 'peak RSS < 150 MB (every service case)', met: Math.max(...rss) < 150, result: `${fmt(Math.min(...rss))}–${fmt(Math.max(...rss))} MB` })
+  if (rss.length) out.push({ target: 'peak RSS < 150 MB (every service case, tracing off)', met: Math.max(...rss) < 150, result: `${fmt(Math.min(...rss))}–${fmt(Math.max(...rss))} MB` })
   const idle = svc.filter((r) => r.complete)
   if (idle.length) {
     const ms = idle.map((r) => r.sigtermToExitMs ?? Infinity)
     out.push({
-      target: 'SIGTERM → exit < 1 s with nothing in flight (cases that finished their data)',
+      target: 'SIGTERM → exit < 1 s with nothing in flight (cases that finished their data, tracing off)',
       met: Math.max(...ms) < 1000 && idle.every((r) => r.exitCode === 0),
       result: `${fmt(Math.min(...ms))}–${fmt(Math.max(...ms))} ms, exit codes ${[...new Set(idle.map((r) => r.exitCode))].join(',')}`,
     })
