@@ -1,4 +1,4 @@
-/** kafkajs helpers for tests: produce, read a group's committed offsets and a topic's end offsets. */
+/** kafkajs helpers for tests and scripts: produce, committed and end offsets, polling, percentiles. */
 import { Kafka, logLevel, Partitioners, type Message } from 'kafkajs'
 
 export function client(brokers: string[]): Kafka {
@@ -51,7 +51,19 @@ export async function endOffsets(brokers: string[], topic: string): Promise<Map<
   }
 }
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
+
+/** The p-th percentile (0..1) of a list of numbers (nearest rank); NaN for none. */
+export function percentile(values: number[], p: number): number {
+  const s = [...values].sort((a, b) => a - b)
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))] ?? NaN
+}
+
+/** Whether `groupId` has committed every partition of `topic` up to its end offset. */
+export async function committedToEnd(brokers: string[], groupId: string, topic: string): Promise<boolean> {
+  const [committed, ends] = await Promise.all([committedOffsets(brokers, groupId, topic), endOffsets(brokers, topic)])
+  return [...ends].every(([p, end]) => (committed.get(p) ?? -1) >= end)
+}
 
 /** Poll `check` until it returns true or `timeoutMs` passes; returns the last result. */
 export async function eventually(check: () => Promise<boolean> | boolean, timeoutMs = 20_000, everyMs = 100): Promise<boolean> {

@@ -6,7 +6,7 @@
  */
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { committedOffsets, endOffsets, eventually, sleep } from '../kafka-tools.ts'
+import { committedToEnd, endOffsets, eventually, sleep } from '../kafka-tools.ts'
 import type { ChaosBroker } from './cluster.ts'
 import { Fleet, type Kill } from './fleet.ts'
 import { keyOrder, type KeyOrder } from './key-order.ts'
@@ -96,14 +96,7 @@ export async function runChaos(broker: ChaosBroker, opts: ChaosOptions): Promise
 
     // Final drain: the remaining instance reaches the end of every partition (committed = end);
     // its SIGTERM then processes whatever its last window covered.
-    drained = await eventually(
-      async () => {
-        const [committed, ends] = await Promise.all([committedOffsets(cluster.brokers, group, topic), endOffsets(cluster.brokers, topic)])
-        return [...ends].every(([p, end]) => (committed.get(p) ?? -1) >= end)
-      },
-      90_000,
-      500,
-    ).catch(() => false)
+    drained = await eventually(() => committedToEnd(cluster.brokers, group, topic), 90_000, 500).catch(() => false)
     note(drained ? 'drained: committed offsets reached the end offsets' : 'NOT drained within 90 s')
     ends = await endOffsets(cluster.brokers, topic).catch(() => new Map<number, number>())
   } finally {

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs'
 
 export { sumMetric } from '../../harness/service-process.ts'
+export { percentile, sleep } from '../../harness/kafka-tools.ts'
 
 /** Peak resident set size (VmHWM) of a live process, in MB. */
 export function peakRssMb(pid: number | undefined): number | null {
@@ -42,14 +43,6 @@ export function histogramQuantile(text: string, q: number, name = 'consumer_comm
   }
   return null
 }
-
-/** The p-th percentile (0..1) of a list of numbers (nearest rank). */
-export function percentile(values: number[], p: number): number {
-  const s = [...values].sort((a, b) => a - b)
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))] ?? NaN
-}
-
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
 /**
  * The main thread's scheduler counters (/proc/<pid>/schedstat): nanoseconds on a CPU and

@@ -17,7 +17,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { after, before, describe, it } from 'node:test'
 import type { ApacheKafka } from '../../harness/brokers/apache-kafka/index.ts'
-import { committedOffsets, endOffsets, eventually, sleep } from '../../harness/kafka-tools.ts'
+import { committedToEnd, eventually, percentile, sleep } from '../../harness/kafka-tools.ts'
 import { startService, type ServiceProcess } from '../../harness/service-process.ts'
 import { Stream } from '../../harness/chaos/stream.ts'
 import { startKafka, uniq } from './support.ts'
@@ -37,11 +37,6 @@ const ORDER = process.env.ROLLING_ORDER === 'surge' ? 'surge' : 'replace'
 const HANDLER = fileURLToPath(new URL('../fixtures/latency-handler.mjs', import.meta.url))
 /** Streaming before the first restart and after the last one, and between two restarts. */
 const SETTLE_MS = 4000
-
-export function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!
-}
 
 describe(`Apache Kafka ${process.env.KAFKA_VERSION ?? '(default)'}: a rolling restart of three instances`, () => {
   let kafka: ApacheKafka
@@ -92,14 +87,7 @@ describe(`Apache Kafka ${process.env.KAFKA_VERSION ?? '(default)'}: a rolling re
         await sleep(SETTLE_MS)
       }
       await stream.stop()
-      const drained = await eventually(
-        async () => {
-          const [committed, ends] = await Promise.all([committedOffsets(kafka.bootstrap, group, topic), endOffsets(kafka.bootstrap, topic)])
-          return [...ends].every(([p, end]) => (committed.get(p) ?? -1) >= end)
-        },
-        60_000,
-        250,
-      ).catch(() => false)
+      const drained = await eventually(() => committedToEnd(kafka.bootstrap, group, topic), 60_000, 250).catch(() => false)
       assert.ok(drained, 'the group committed every message')
       await sleep(500) // the last committed window is processed
     } finally {
@@ -124,7 +112,7 @@ describe(`Apache Kafka ${process.env.KAFKA_VERSION ?? '(default)'}: a rolling re
     const report =
       `rolling restart, Kafka ${process.env.KAFKA_VERSION ?? '(default)'} ${NODES} node(s), ${RATE} msg/s, ${PARTITIONS} partitions, ` +
       `heartbeat ${env.KAFKA_HEARTBEAT_INTERVAL_MS ?? 'default'} ms, order ${ORDER}: produced ${stream.acked.size}, processed ${seen.size}, duplicates ${duplicates}, lost ${lost.length}, ` +
-      `latency p50 ${percentile(latencies, 50)} ms, p99 ${percentile(latencies, 99)} ms, max ${latencies.at(-1)} ms, ${over1s} over 1 s; ${joins} group joins\n  ` +
+      `latency p50 ${percentile(latencies, 0.5)} ms, p99 ${percentile(latencies, 0.99)} ms, max ${latencies.at(-1)} ms, ${over1s} over 1 s; ${joins} group joins\n  ` +
       restarts.join('\n  ')
     console.log(report)
     assert.equal(duplicates, 0, `no message processed twice\n${report}`)
