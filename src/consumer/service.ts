@@ -410,8 +410,7 @@ export class ConsumerService {
           state: was,
           abortConnections: () => this.sockets.abort(),
           disconnect: async () => {
-            await this.doubt.resolve('shutdown', this.config.shutdownTimeoutMs / 2) // [commit-doubt]
-            this.doubt.close() // [commit-doubt]
+            await this.closeLedger() // [commit-doubt]
             await this.consumer.disconnect()
             await this.admin?.disconnect() // [commit-doubt]
             await this.deadLetter?.disconnect()
@@ -436,8 +435,7 @@ export class ConsumerService {
         inFlight: () => [...this.activeBatches],
         finalCommit: () => this.finalCommit(),
         leaveGroup: async () => {
-          await this.doubt.resolve('shutdown', this.config.shutdownTimeoutMs / 2) // [commit-doubt] before the partitions change owner
-          this.doubt.close() // [commit-doubt]
+          await this.closeLedger() // [commit-doubt] before the partitions change owner
           // kafkajs's disconnect waits for a pending rejoin, which the coordinator may hold until
           // every member rejoined or timed out. By now nothing is in flight and the final commit
           // is done: close the connections so that the rejoin fails at once; kafkajs then sends
@@ -467,6 +465,15 @@ export class ConsumerService {
   private holdsWork(state: ConsumerState): boolean {
     if (state === 'running' || this.activeBatches.size > 0) return true
     return [...this.partitions.values()].some((st) => st.committer.busy || st.committer.pending !== undefined)
+  }
+
+  /**
+   * [commit-doubt] Shutdown: resolve the commits in doubt while this member still holds its
+   * partitions (within half of SHUTDOWN_TIMEOUT_MS), then count what is left in doubt.
+   */
+  private async closeLedger(): Promise<void> {
+    await this.doubt.resolve('shutdown', this.config.shutdownTimeoutMs / 2)
+    this.doubt.close()
   }
 
   /** [commit-doubt] The group's committed offsets of `topic`, then the group's members (commit-doubt.ts ReadCommitted), through an admin client. */
