@@ -129,14 +129,17 @@ export class CommitDoubt {
 
   /** Ranges not resolved yet. */
   get outstanding(): number {
-    let n = 0
-    for (const list of this.ranges.values()) n += list.length
-    return n
+    return this.live().length
   }
 
   /** The ranges not resolved yet (copies). */
   list(): DoubtRange[] {
-    return [...this.ranges.values()].flatMap((l) => l.map((r) => ({ ...r })))
+    return this.live().map((r) => ({ ...r }))
+  }
+
+  /** The ranges not resolved yet, themselves: a snapshot, so that resolving one while iterating is safe. */
+  private live(): DoubtRange[] {
+    return [...this.ranges.values()].flat()
   }
 
   /**
@@ -186,11 +189,9 @@ export class CommitDoubt {
     const previous = this.member
     this.member = memberId
     this.joins++
-    for (const r of this.list()) {
-      const live = this.find(r)
-      if (!live) continue
-      if (live.member !== memberId || previous !== memberId) live.member = '' // removed from the group since: never "own" again
-      if (!(assignment[live.topic] ?? []).includes(live.partition)) live.left = true
+    for (const r of this.live()) {
+      if (r.member !== memberId || previous !== memberId) r.member = '' // removed from the group since: never "own" again
+      if (!(assignment[r.topic] ?? []).includes(r.partition)) r.left = true
     }
   }
 
@@ -238,11 +239,10 @@ export class CommitDoubt {
   private async resolveNow(when: ResolveWhen, budgetMs: number): Promise<void> {
     const started = Date.now()
     const retryMs = this.o.retryMs ?? 500
-    const todo = () => this.list()
     let lastError = ''
-    while (todo().length > 0) {
+    while (this.outstanding > 0) {
       const byTopic = new Map<string, DoubtRange[]>()
-      for (const r of todo()) byTopic.set(r.topic, [...(byTopic.get(r.topic) ?? []), this.find(r)!])
+      for (const r of this.live()) byTopic.set(r.topic, [...(byTopic.get(r.topic) ?? []), r])
       for (const [topic, ranges] of byTopic) {
         let read: Awaited<ReturnType<ReadCommitted>>
         try {
@@ -251,33 +251,30 @@ export class CommitDoubt {
           lastError = (err as Error).message
           continue
         }
-        for (const r of ranges) {
-          const live = this.find(r)
-          if (!live) continue // resolved meanwhile (a commit acknowledged, a fetch)
-          const c = read.committed.get(r.partition) ?? -1
+        for (const live of ranges) {
+          if (!this.holds(live)) continue // resolved meanwhile (a commit acknowledged, a fetch)
+          const c = read.committed.get(live.partition) ?? -1
           this.remove(live)
           // One of the merged commits written: the messages below it are lost, the rest not written.
           const inside = c > live.start && c < live.end && live.ends.includes(c)
           if (c < live.end && !inside) {
-            this.o.log.info({ topic, partition: r.partition, fromOffset: live.start, toOffset: live.end - 1, committed: c, when }, 'commit in doubt resolved: not written, the next owner reads the messages')
+            this.o.log.info({ topic, partition: live.partition, fromOffset: live.start, toOffset: live.end - 1, committed: c, when }, 'commit in doubt resolved: not written, the next owner reads the messages')
             continue
           }
           const part = inside ? { ...live, end: c, ends: [c], count: Math.max(1, Math.min(live.count, c - live.start)) } : live
           const own = this.own(live, read.group)
           if (c <= live.end && own === true) this.lost(part, `the committed offset is ${inside ? 'the end of one of its commits' : 'its end'}, read while this member still held the partition (${when})`)
           else this.unknowable(part, `committed offset ${c} read ${c > live.end ? 'past the range' : `after ${own}`} (${when})`)
-          if (inside) this.o.log.info({ topic, partition: r.partition, fromOffset: c, toOffset: live.end - 1, committed: c, when }, 'commit in doubt resolved: not written past the committed offset, the next owner reads the messages')
+          if (inside) this.o.log.info({ topic, partition: live.partition, fromOffset: c, toOffset: live.end - 1, committed: c, when }, 'commit in doubt resolved: not written past the committed offset, the next owner reads the messages')
         }
       }
-      if (todo().length === 0) return
+      if (this.outstanding === 0) return
       if (Date.now() - started >= budgetMs) break
       await new Promise((r) => setTimeout(r, retryMs))
     }
-    for (const r of todo()) {
-      const live = this.find(r)
-      if (!live) continue
-      this.remove(live)
-      this.unknowable(live, `the committed offset could not be read within ${budgetMs} ms (${when}): ${lastError}`)
+    for (const r of this.live()) {
+      this.remove(r)
+      this.unknowable(r, `the committed offset could not be read within ${budgetMs} ms (${when}): ${lastError}`)
     }
   }
 
@@ -296,21 +293,20 @@ export class CommitDoubt {
 
   /** Shutdown: ranges still unresolved are counted in doubt. */
   close(): void {
-    for (const r of this.list()) {
-      const live = this.find(r)
-      if (!live) continue
-      this.remove(live)
-      this.unknowable(live, 'the member left the group before the outcome could be confirmed')
+    for (const r of this.live()) {
+      this.remove(r)
+      this.unknowable(r, 'the member left the group before the outcome could be confirmed')
     }
   }
 
-  private find(r: DoubtRange): DoubtRange | undefined {
-    return this.ranges.get(`${r.topic}|${r.partition}`)?.find((x) => x.start === r.start && x.end === r.end)
+  /** Whether `r` is still unresolved (it may have been resolved while a read was awaited). */
+  private holds(r: DoubtRange): boolean {
+    return this.ranges.get(`${r.topic}|${r.partition}`)?.includes(r) ?? false
   }
 
   private remove(r: DoubtRange): void {
     const key = `${r.topic}|${r.partition}`
-    const list = (this.ranges.get(key) ?? []).filter((x) => !(x.start === r.start && x.end === r.end))
+    const list = (this.ranges.get(key) ?? []).filter((x) => x !== r)
     if (list.length) this.ranges.set(key, list)
     else this.ranges.delete(key)
   }
