@@ -13,6 +13,7 @@ export const ErrorCode = {
   AUTH_FAILED: 'AMO_AUTH_FAILED',
   TLS_FAILED: 'AMO_TLS_FAILED',
   AT_MOST_ONCE_VIOLATION: 'AMO_AT_MOST_ONCE_VIOLATION',
+  MESSAGE_REJECTED: 'AMO_MESSAGE_REJECTED',
 } as const
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode]
 
@@ -98,4 +99,23 @@ export class AtMostOnceViolationError extends AmoError {
   ) {
     super(ErrorCode.AT_MOST_ONCE_VIOLATION, `refused to process offset ${offset}: the acknowledged committed offset is ${acked} (at-most-once rule)`)
   }
+}
+
+/**
+ * Thrown (or rejected with) by a handler to say that THE MESSAGE ITSELF is at fault: it fails
+ * validation, or the downstream refused it for what it is (an HTTP 4xx such as 400 or 422, a
+ * constraint violation). Counted and logged as any failed message (lost: at-most-once never
+ * retries), but never counted against the downstream by the circuit breaker. Any thrown value
+ * whose `code` is `AMO_MESSAGE_REJECTED` counts the same (isMessageRejected), so a handler module
+ * need not import this class.
+ */
+export class MessageRejectedError extends AmoError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(ErrorCode.MESSAGE_REJECTED, message, options)
+  }
+}
+
+/** Whether a handler's error says the message itself is at fault (see MessageRejectedError). */
+export function isMessageRejected(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === ErrorCode.MESSAGE_REJECTED
 }

@@ -29,9 +29,25 @@ export interface HandlerContext {
 
 /**
  * A message handler. It runs at most once per message (the offset is already committed).
- * A throw or a rejection counts the message as failed; it is never retried.
+ * A throw or a rejection counts the message as failed; it is never retried. An error whose
+ * `code` is `AMO_MESSAGE_REJECTED` (MessageRejectedError in src/errors.ts) says the message itself
+ * is at fault; any other failure, and a timeout, is the downstream's.
  */
 export type Handler = (message: ConsumedMessage, context: HandlerContext) => unknown
+
+/** What a probe receives. */
+export interface ProbeContext {
+  /** Fires when the probe should give up (its time limit, or shutdown). */
+  readonly signal: AbortSignal
+  readonly log: Logger
+}
+
+/**
+ * The handler module's optional `probe` export: a cheap health check of the downstream the handler
+ * calls (`SELECT 1`, a HEAD request). Returns or resolves when the downstream is available; throws
+ * or rejects when it is not. It never sees a message.
+ */
+export type Probe = (context: ProbeContext) => unknown
 
 /** `log`: one `"msg":"consumed"` line per message with topic, partition, offset, key and value. */
 export function logHandler(message: ConsumedMessage, { log }: HandlerContext): void {
