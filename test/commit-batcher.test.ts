@@ -43,8 +43,9 @@ describe('CommitBatcher', () => {
   it('partitions that ask in the same turn travel in one request, grouped by topic; each caller resolves on its acknowledgement', async () => {
     const b = new CommitBatcher()
     const s = stubVia()
+    b.use(s.via)
     let settled = 0
-    const done = [b.commit('a', 0, 5, s.via), b.commit('a', 1, 9, s.via), b.commit('b', 0, 2, s.via)].map((p) => p.then(() => settled++))
+    const done = [b.send('a', 0, 5), b.send('a', 1, 9), b.send('b', 0, 2)].map((p) => p.then(() => settled++))
     assert.equal(s.requests.length, 0, 'nothing is sent before the end of the turn')
     await turn()
     assert.equal(s.requests.length, 1)
@@ -59,9 +60,10 @@ describe('CommitBatcher', () => {
   it('one request at a time: what asks meanwhile waits and goes in the next one, with each partition\'s newest offset', async () => {
     const b = new CommitBatcher()
     const s = stubVia()
-    const first = b.commit('a', 0, 5, s.via)
+    b.use(s.via)
+    const first = b.send('a', 0, 5)
     await turn()
-    const later = [b.commit('a', 0, 7, s.via), b.commit('a', 1, 3, s.via), b.commit('a', 0, 6, s.via)]
+    const later = [b.send('a', 0, 7), b.send('a', 1, 3), b.send('a', 0, 6)]
     await turn()
     assert.equal(s.requests.length, 1, 'nothing sent while a request is in flight')
     s.answers[0]!.resolve()
@@ -77,10 +79,11 @@ describe('CommitBatcher', () => {
   it('a failed request rejects every caller it carried, with its error; the next request is still sent', async () => {
     const b = new CommitBatcher()
     const s = stubVia()
+    b.use(s.via)
     const err = Object.assign(new Error('stand-in'), { type: 'REBALANCE_IN_PROGRESS' })
-    const carriedByFirst = [b.commit('a', 0, 5, s.via), b.commit('a', 1, 9, s.via)]
+    const carriedByFirst = [b.send('a', 0, 5), b.send('a', 1, 9)]
     await turn()
-    const waiting = b.commit('a', 2, 1, s.via)
+    const waiting = b.send('a', 2, 1)
     s.answers[0]!.reject(err)
     for (const p of carriedByFirst) await assert.rejects(p, (e) => e === err)
     await requestsReach(s, 2)
@@ -90,11 +93,14 @@ describe('CommitBatcher', () => {
     await waiting
   })
 
-  it('sends through the newest commit function it was given', async () => {
+  it('sends through the newest way to the coordinator a batch gave it', async () => {
     const b = new CommitBatcher()
     const old = stubVia()
     const fresh = stubVia()
-    const p = [b.commit('a', 0, 1, old.via), b.commit('a', 1, 1, fresh.via)]
+    b.use(old.via)
+    const first = b.send('a', 0, 1)
+    b.use(fresh.via) // a newer batch, before the request went out
+    const p = [first, b.send('a', 1, 1)]
     await turn()
     assert.equal(old.requests.length, 0)
     assert.equal(fresh.requests.length, 1)

@@ -1,7 +1,8 @@
 /**
  * The pipelined commit gate (COMMIT_MODE=sync) against a real Kafka-protocol broker with added
- * round-trip time: consumeBatchSync runs inside a kafkajs eachBatch with a real
- * PartitionCommitter, and a recording commit function wraps the real OffsetCommit. Every
+ * round-trip time: consumeBatchSync runs inside a kafkajs eachBatch on a batch built by the
+ * consumer's own factory (createBatch), with a real PartitionCommitter, and a recording transport
+ * wraps the real OffsetCommit (the consumer's CommitBatcher). Every
  * commit sent, every acknowledgement and every handler start/end is recorded, then checked:
  *
  *   (a) no message reaches the handler before a commit of an offset beyond it was acknowledged;
@@ -17,17 +18,20 @@
  */
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { Kafka, logLevel, type EachBatchPayload, type KafkaMessage } from 'kafkajs'
+import { Kafka, logLevel, type EachBatchPayload } from 'kafkajs'
 import pino from 'pino'
 import { Registry } from 'prom-client'
 import { MockCluster } from '../harness/brokers/mock-cluster.ts'
 import { produce } from '../harness/kafka-tools.ts'
-import { createMetrics, PartitionMetrics } from '../src/metrics.ts'
-import type { BatchContext, PartitionPosition } from '../src/consumer/batch-context.ts'
+import { createMetrics } from '../src/metrics.ts'
+import { createBatch } from '../src/consumer/batch.ts'
+import { CommitBatcher } from '../src/consumer/commit-batcher.ts'
 import { InFlightLimiter } from '../src/consumer/in-flight.ts'
+import { Partitions } from '../src/consumer/partitions.ts'
 import { consumeBatchSync } from '../src/consumer/sync-batch.ts'
 import { COMMIT_MODE_BEHAVIOUR } from '../src/consumer/commit-modes.ts'
-import { PartitionCommitter } from '../src/consumer/committer.ts'
+import { createDecoder } from '../src/message/decode.ts'
+import { MessageRunner } from '../src/message/process.ts'
 
 const RTT_MS = 5
 const PARTITIONS = 2
@@ -75,7 +79,28 @@ describe('pipelined at-most-once commits against the mock broker (+5 ms RTT)', (
     const log = pino({ level: 'silent' })
     const kafka = new Kafka({ clientId: 'pipeline-test', brokers: cluster.brokers, logLevel: logLevel.NOTHING })
     const consumer = kafka.consumer({ groupId: 'pipeline-test', maxWaitTimeInMs: 100, allowAutoTopicCreation: false })
-    const states = new Map<string, { committer: PartitionCommitter; position: PartitionPosition; metrics: PartitionMetrics }>()
+    // The real transport, recording every commit sent and its outcome per partition.
+    const batcher = new CommitBatcher()
+    const partitions = new Partitions({
+      metrics,
+      log,
+      mode: COMMIT_MODE_BEHAVIOUR.sync,
+      transport: {
+        send: async (topic, partition, offset) => {
+          const ev = events.get(`${topic}|${partition}`)!
+          ev.push({ kind: 'sent', target: offset, t: seq++ })
+          try {
+            await batcher.send(topic, partition, offset)
+          } catch (err) {
+            ev.push({ kind: 'fail', target: offset, t: seq++ })
+            throw err
+          }
+          ev.push({ kind: 'ack', target: offset, t: seq++ })
+        },
+      },
+    })
+    const limiter = new InFlightLimiter(100)
+    const deadline = new AbortController().signal
     const processed = new Map<string, number>()
     const total = CASES.length * PARTITIONS * PER_PARTITION
     let done = 0
@@ -83,58 +108,36 @@ describe('pipelined at-most-once commits against the mock broker (+5 ms RTT)', (
     const allDone = new Promise<void>((r) => (finish = r))
 
     const eachBatch = async (payload: EachBatchPayload): Promise<void> => {
-      const { topic, partition, messages } = payload.batch
+      const { topic, partition } = payload.batch
       const c = CASES.find((x) => x.topic === topic)!
       const key = `${topic}|${partition}`
-      let st = states.get(key)
-      if (!st) {
-        const pm = new PartitionMetrics(metrics, topic, partition)
-        st = { committer: new PartitionCommitter(topic, partition, metrics, pm, log, COMMIT_MODE_BEHAVIOUR.sync), position: { next: -1, perMessageMs: 0 }, metrics: pm }
-        states.set(key, st)
-      }
+      const st = partitions.get(topic, partition)
       const ev = events.get(key) ?? []
       events.set(key, ev)
       const readGauge = async (): Promise<number> => {
         const m = await metrics.atRisk.get()
         return m.values.find((v) => v.labels.topic === topic && v.labels.partition === String(partition))?.value ?? 0
       }
-      const ctx: BatchContext = {
-        topic,
-        partition,
-        messages,
-        highWatermark: payload.batch.highWatermark,
-        committer: st.committer,
-        commit: async (offset: number) => {
-          ev.push({ kind: 'sent', target: offset, t: seq++ })
-          try {
-            await payload.commitOffsetsIfNecessary({ topics: [{ topic, partitions: [{ partition, offset: String(offset) }] }] })
-          } catch (err) {
-            ev.push({ kind: 'fail', target: offset, t: seq++ })
-            throw err
-          }
-          ev.push({ kind: 'ack', target: offset, t: seq++ })
-        },
+      batcher.use(payload.commitOffsetsIfNecessary)
+      const handler = async (message: { offset: string }) => {
+        const offset = Number(message.offset)
+        ev.push({ kind: 'start', offset, gauge: await readGauge(), t: seq++ })
+        if (c.slow) await new Promise((r) => setTimeout(r, 2))
+        ev.push({ kind: 'end', offset, t: seq++ })
+        processed.set(key, (processed.get(key) ?? 0) + 1)
+        if (++done === total) finish()
+      }
+      const runner = new MessageRunner(topic, partition, { decode: createDecoder('json'), handler, handlerTimeoutMs: 0, deadline, log, metrics: st.metrics })
+      const b = createBatch(payload, st, {
         window: c.window,
         ordering: 'partition',
-        limiter: new InFlightLimiter(100),
-        metrics: st.metrics,
-        mayCommit: () => payload.isRunning() && !payload.isStale(),
-        deadline: new AbortController().signal,
-        process: async (message: KafkaMessage) => {
-          const offset = Number(message.offset)
-          ev.push({ kind: 'start', offset, gauge: await readGauge(), t: seq++ })
-          if (c.slow) await new Promise((r) => setTimeout(r, 2))
-          ev.push({ kind: 'end', offset, t: seq++ })
-          processed.set(key, (processed.get(key) ?? 0) + 1)
-          if (++done === total) finish()
-          return 'ok' as const
-        },
-        resolve: (offset) => payload.resolveOffset(offset),
-        heartbeat: () => payload.heartbeat(),
-        position: st.position,
-        drop: (m) => drops.push(`${key}@${m.offset}`),
-      }
-      await consumeBatchSync(ctx)
+        limiter,
+        deadline,
+        stopping: () => false,
+        dropped: (_p, m) => void drops.push(`${key}@${m.offset}`),
+        log,
+      })
+      await consumeBatchSync(b, runner)
     }
 
     await consumer.connect()

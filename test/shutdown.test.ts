@@ -6,45 +6,81 @@ import { ErrorCode } from '../src/errors.ts'
 import { memoryLog } from './support/memory-log.ts'
 
 describe('shutdown', () => {
-  const silent = () => memoryLog().log
-
   const parts = (over: Partial<ShutdownParts> = {}): ShutdownParts => ({
     timeoutMs: 200,
-    log: silent(),
+    log: memoryLog().log,
     deadline: new AbortController(),
     stopFetching: () => {},
     inFlight: () => [],
     finalCommit: async () => true,
-    leaveGroup: async () => {},
-    closeOthers: async () => {},
+    closeClients: async () => ({ left: true }),
     abandoned: () => 0,
     ...over,
   })
 
-  it('shutdown is clean when nothing committed was left, even if leaving the group outlives the deadline', async () => {
-    const r = await shutdownSequence(parts({ leaveGroup: () => new Promise<void>(() => {}) }))
+  it('runs the steps in order: stop fetching, drain, final commit, close the clients (leave first)', async () => {
+    const steps: string[] = []
+    let release: () => void = () => undefined
+    const batch = new Promise<void>((r) => (release = r))
+    const done = shutdownSequence(
+      parts({
+        stopFetching: () => void steps.push('stop'),
+        inFlight: () => [batch.then(() => void steps.push('drained'))],
+        finalCommit: async () => (steps.push('final commit'), true),
+        closeClients: async (leaveMs, othersMs) => {
+          steps.push(`close ${leaveMs > 0} ${othersMs > 0}`)
+          return { left: true }
+        },
+      }),
+    )
+    await new Promise((r) => setImmediate(r))
+    assert.deepEqual(steps, ['stop'], 'nothing after stop while a batch is in flight')
+    release()
+    const r = await done
+    assert.deepEqual(steps, ['stop', 'drained', 'final commit', 'close true true'])
+    assert.equal(r.clean, true)
+  })
+
+  it('shutdown is clean when nothing committed was left, even if leaving the group outlives the deadline (logged)', async () => {
+    const { log, lines } = memoryLog()
+    const r = await shutdownSequence(parts({ log, closeClients: async () => ({ left: false }) }))
     assert.equal(r.clean, true)
     assert.equal(r.abandoned, 0)
+    assert.ok(lines.some((l) => l.msg === 'leaving the group did not finish in time'))
+    assert.ok(!lines.some((l) => l.msg === 'left the consumer group'))
   })
 
   it('shutdown is not clean when a committed message was abandoned or a batch never settled; a failed final commit leaves nothing committed unprocessed', async () => {
     const abandoned = await shutdownSequence(parts({ abandoned: () => 2 }))
     assert.equal(abandoned.clean, false)
+    assert.equal(abandoned.abandoned, 2)
     assert.equal((abandoned.error as { code?: string }).code, ErrorCode.SHUTDOWN_TIMEOUT)
-    const stuck = await shutdownSequence(parts({ inFlight: () => [new Promise(() => {})] }))
+    const deadline = new AbortController()
+    const stuck = await shutdownSequence(parts({ deadline, inFlight: () => [new Promise(() => {})] }))
     assert.equal(stuck.clean, false)
+    assert.equal(deadline.signal.aborted, true, 'the handlers were told at the deadline')
     assert.equal((stuck.error as { code?: string }).code, ErrorCode.SHUTDOWN_TIMEOUT)
     const commit = await shutdownSequence(parts({ finalCommit: async () => false }))
     assert.equal(commit.clean, true, 'exit 0: nothing committed was left unprocessed')
   })
 
-  it('a pending join is given up: connections closed first, a disconnect that hangs is not waited for, clean', async () => {
+  it('a pending join is given up: connections closed before the clients, and again when closing did not finish in time', async () => {
     const { log, lines } = memoryLog()
-    let aborts = 0
-    const r = await abandonJoin({ log, state: 'joining', abortConnections: () => aborts++, disconnect: () => new Promise<void>(() => {}) })
-    assert.equal(r.clean, true)
-    assert.equal(aborts, 2, 'closed before the disconnect, and again after it did not finish')
+    const order: string[] = []
+    const r = await abandonJoin({
+      log,
+      state: 'joining',
+      abortConnections: () => void order.push('abort'),
+      closeClients: async (leaveMs) => {
+        order.push(`close within ${leaveMs} ms`)
+        return { left: false } // the disconnect hung past its bound
+      },
+    })
+    assert.deepEqual(order, ['abort', 'close within 1000 ms', 'abort'])
+    assert.equal(r.abandoned, 0)
     assert.ok(lines.some((l) => /giving up the join/.test(String(l.msg))), 'the log says so')
-    assert.deepEqual(lines.filter((l) => /^(final commit|left the consumer group)/.test(String(l.msg))), [], 'no final commit, no leave')
+    const closedInTime: string[] = []
+    await abandonJoin({ log, state: 'joining', abortConnections: () => void closedInTime.push('abort'), closeClients: async () => ({ left: true }) })
+    assert.deepEqual(closedInTime, ['abort'], 'closed in time: nothing to abort again')
   })
 })

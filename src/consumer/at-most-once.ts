@@ -5,56 +5,59 @@
  *   commit of an offset beyond it (offset + 1 or more).
  *
  * So a crash can lose a message (committed, not yet processed) but never process it twice.
- * The executors (serial-executor.ts for ORDERING=partition, keyed-executor.ts for key and
- * unordered) ask `gate.mayStart(i)` before every handler call and refuse to dispatch
- * otherwise (`assertMayStart`): that one line is the rule. Everything else here decides WHAT
- * to commit, never whether a message may run.
  *
- * The window. A commit covers at most COMMIT_WINDOW messages past the lowest message of the
- * batch not yet finished; so at every moment at most COMMIT_WINDOW messages of a partition
- * are committed-but-unfinished ("at risk"): the loss bound of a crash, and the most messages
- * of one partition that can run at once. Commits of a partition go one at a time (the
- * committer), so acknowledgements arrive in order and the committed offset never moves back;
- * a commit is only ever sent for offsets past the acknowledged one. A failed commit stops the
- * batch from committing more: the messages it would have covered are not processed here and
- * kafkajs fetches them again (unless the coordinator wrote it before failing: design.md).
+ * How the code keeps it, in three facts a reviewer can check here:
+ *  1. In sync mode the gate is the ONLY way to a handler call: it is built with the partition's
+ *     message runner (consumeBatchSync, sync-batch.ts) and nothing else in sync mode receives one;
+ *     the dispatcher (dispatcher.ts) asks `gate.start(i)`, which checks the rule and then calls.
+ *  2. One value decides and checks: the committer's `acked`, the committed offset the coordinator
+ *     last acknowledged, written only when an acknowledgement arrives (committer.ts). What the
+ *     dispatcher may route (`covered`) is derived from it, and `start(i)` checks it again.
+ *  3. A commit is only ever sent for offsets past the acknowledged one, one at a time per
+ *     partition, so acknowledgements arrive in order and `acked` never moves back.
+ *
+ * The window. A commit covers at most COMMIT_WINDOW messages past the lowest message of the batch
+ * not yet finished; so at every moment at most COMMIT_WINDOW messages of a partition are
+ * committed-but-unfinished ("at risk"): the loss bound of a crash, and the most messages of one
+ * partition that can run at once. A failed commit stops the batch from committing more: the
+ * messages it would have covered are not processed here and kafkajs fetches them again (unless
+ * the coordinator wrote it before failing: the loss ledger, docs/design.md).
  *
  * Nothing else is needed to keep offsets right when messages finish out of order (key and
- * unordered): everything a batch hands over is covered before it starts and finished before
- * the batch returns, so the position kafkajs resolves is always a finished prefix.
+ * unordered): everything a batch hands over is covered before it starts and finished before the
+ * batch returns, so the position kafkajs resolves is always a finished prefix.
  */
 import { AtMostOnceViolationError } from '../errors.ts'
-import type { PartitionGauge } from '../metrics.ts'
-import type { CommitFn, PartitionCommitter } from './committer.ts'
+import type { MessageRunner, Outcome } from '../message/process.ts'
+import type { Batch } from './batch.ts'
+import type { PartitionCommitter } from './committer.ts'
 
 export class CommitGate {
-  /** messages[0, covered) are below the acknowledged committed offset (or were skipped). */
-  covered: number
+  /** The batch's offsets, ascending. */
+  readonly offsets: readonly number[]
+  readonly n: number
   /** A commit of this batch failed: it sends no more windows (the rest is fetched again). */
   failed = false
-  readonly n: number
+  /** messages[0, cursor) lie below `acked` (or were processed before): derived from `acked` only, in catchUp(). */
+  private cursor: number
   /** The commit this gate sent, until its outcome is applied. */
   private inflight: Promise<boolean> | undefined
-  /** Runs before the at-risk gauge grows (an executor flushes its pending decrements there). */
-  beforeCovered: () => void = () => undefined
+  private readonly committer: PartitionCommitter
 
   /**
-   * @param offsets the batch's offsets, ascending
    * @param start messages before this index were processed already (fetched again): never handed over
-   * @param atRisk the partition's at-risk gauge: grows by what each acknowledged commit newly covers
+   * @param runner the partition's message runner: the only way to the handler, used by start() alone
    */
   constructor(
-    readonly offsets: readonly number[],
+    private readonly batch: Batch,
     start: number,
-    private readonly committer: PartitionCommitter,
-    private readonly commitFn: CommitFn,
-    readonly window: number,
-    private readonly mayCommit: () => boolean,
-    private readonly atRisk: PartitionGauge,
+    private readonly runner: MessageRunner,
   ) {
-    this.n = offsets.length
-    this.covered = start
-    this.advance()
+    this.offsets = batch.messages.map((m) => Number(m.offset))
+    this.n = this.offsets.length
+    this.committer = batch.state.committer
+    this.cursor = start
+    this.catchUp()
   }
 
   /** THE RULE: may message i be handed to the handler? Only below the acknowledged committed offset. */
@@ -62,41 +65,51 @@ export class CommitGate {
     return this.offsets[i]! < this.committer.acked
   }
 
-  /** Called by the executors right before every handler call: a bug that breaks the rule fails loudly. */
-  assertMayStart(i: number): void {
+  /**
+   * Hand message i to the handler, if the rule allows it; refuses loudly otherwise
+   * (AMO_AT_MOST_ONCE_VIOLATION: a bug guard, never expected).
+   */
+  start(i: number): Outcome | Promise<Outcome> {
     if (!this.mayStart(i)) throw new AtMostOnceViolationError(this.offsets[i]!, this.committer.acked)
+    return this.runner.run(this.batch.messages[i]!)
+  }
+
+  /** messages[0, covered) may be handed over: each lies below the acknowledged committed offset. */
+  get covered(): number {
+    this.catchUp()
+    return this.cursor
   }
 
   /**
-   * A commit of this gate is in flight, or its acknowledgement is not applied to `covered` yet.
-   * Not the committer's own flag: the committer is free a few microtasks before `covered` moves,
-   * and a window sent in between would repeat the acknowledged one (and count it twice).
+   * A commit of this gate is in flight, or its acknowledgement is not applied yet. Not the
+   * committer's own flag: the committer is free a few microtasks before the gate applies the
+   * outcome, and a window sent in between would repeat the acknowledged one (and count it twice).
    */
   get busy(): boolean {
     return this.inflight !== undefined
   }
 
-  /** May a new window be sent now? (None in flight, none failed, messages left, no shutdown or revocation.) */
+  /** May a new window be sent now? (None in flight, none failed, messages left, the batch still active.) */
   get canSend(): boolean {
-    return this.inflight === undefined && !this.failed && this.covered < this.n && this.mayCommit()
+    return this.inflight === undefined && !this.failed && this.covered < this.n && this.batch.active()
   }
 
   /** How many more messages a commit sent now may cover, `lowest` being the lowest unfinished message. */
   room(lowest: number): number {
-    return Math.min(lowest + this.window, this.n) - this.covered
+    return Math.min(lowest + this.batch.window, this.n) - this.covered
   }
 
   /**
    * Send the commit of the next window: up to COMMIT_WINDOW messages past `lowest`, the lowest
-   * message not finished yet. Resolves true once acknowledged (and `covered` has moved), false
-   * when it failed. Callers check `canSend` and `room(lowest) > 0` first.
+   * message not finished yet. Resolves true once acknowledged (and applied), false when it failed.
+   * Callers check `canSend` and `room(lowest) > 0` first.
    */
   send(lowest: number): Promise<boolean> {
-    const end = Math.min(lowest + this.window, this.n)
+    const end = Math.min(lowest + this.batch.window, this.n)
     const target = this.offsets[end - 1]! + 1
-    const sent = this.committer.commit(target, end - this.covered, this.commitFn).then((ok) => {
+    const sent = this.committer.commit(target, end - this.covered).then((ok) => {
       this.inflight = undefined
-      if (ok) this.advance()
+      if (ok) this.catchUp()
       else this.failed = true
       return ok
     })
@@ -104,29 +117,16 @@ export class CommitGate {
     return sent
   }
 
-  /** Wait for the commit in flight, if any, and for `covered` to include it. */
+  /** Wait for the commit in flight, if any, and for its outcome to be applied. */
   async settle(): Promise<void> {
     if (this.inflight) await this.inflight
   }
 
-  private advance(): void {
-    const was = this.covered
+  /** Move the cursor past every message below `acked`; the at-risk gauge grows by as many. */
+  private catchUp(): void {
     const acked = this.committer.acked
-    while (this.covered < this.n && this.offsets[this.covered]! < acked) this.covered++
-    if (this.covered > was) {
-      this.beforeCovered()
-      this.atRisk.inc(this.covered - was)
-    }
+    const was = this.cursor
+    while (this.cursor < this.n && this.offsets[this.cursor]! < acked) this.cursor++
+    if (this.cursor > was) this.batch.state.atRisk.covered(this.cursor - was)
   }
-}
-
-/**
- * Serial executor: how many covered messages may remain when the next window's commit is sent
- * early. 0 when processing a whole window takes less than a round trip (then an early commit
- * would only shrink the window without hiding any latency), else about a round trip's worth of
- * messages, and never more than half the window.
- */
-export function earlyCommitThreshold(window: number, rttMs: number, perMessageMs: number): number {
-  if (window < 2 || perMessageMs <= 0 || window * perMessageMs < rttMs) return 0
-  return Math.min(Math.floor(window / 2), Math.ceil(rttMs / perMessageMs))
 }

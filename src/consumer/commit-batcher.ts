@@ -11,6 +11,8 @@
  * A request that fails fails for every partition it carried (none of them is acknowledged).
  */
 import type { EachBatchPayload } from 'kafkajs'
+import { partitionKey } from './partitions.ts'
+import type { CommitTransport } from './committer.ts'
 
 /** eachBatch's commitOffsetsIfNecessary(offsets): straight to the coordinator, throws on failure. */
 export type CommitVia = EachBatchPayload['commitOffsetsIfNecessary']
@@ -22,17 +24,31 @@ interface Waiting {
   settle: Array<{ resolve: () => void; reject: (err: unknown) => void }>
 }
 
-export class CommitBatcher {
+export class CommitBatcher implements CommitTransport {
   private waiting = new Map<string, Waiting>()
   private via: CommitVia | undefined
   private busy = false
   private scheduled = false
 
+  /**
+   * The way to the coordinator: eachBatch's commitOffsetsIfNecessary(offsets), which goes straight
+   * to it and throws on failure. (consumer.commitOffsets() would resolve WITHOUT committing when the
+   * runner is not running, which the gate must never mistake for an acknowledgement.) Set from
+   * every batch: the newest, as every eachBatch of one consumer run reaches the same group state.
+   */
+  use(via: CommitVia): void {
+    this.via = via
+  }
+
+  /** Whether a batch has given the way to the coordinator yet. */
+  get usable(): boolean {
+    return this.via !== undefined
+  }
+
   /** Resolves when a commit of `offset` (or a newer one) for the partition is acknowledged. */
-  commit(topic: string, partition: number, offset: number, via: CommitVia): Promise<void> {
-    this.via = via // the newest: every eachBatch of one consumer run reaches the same group state
+  send(topic: string, partition: number, offset: number): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      const key = `${topic}|${partition}`
+      const key = partitionKey(topic, partition)
       const w = this.waiting.get(key)
       if (w) {
         if (offset > w.offset) w.offset = offset
@@ -53,11 +69,11 @@ export class CommitBatcher {
     this.scheduled = true
     setImmediate(() => {
       this.scheduled = false
-      this.send()
+      this.flush()
     })
   }
 
-  private send(): void {
+  private flush(): void {
     if (this.busy || this.waiting.size === 0 || !this.via) return
     const batch = [...this.waiting.values()]
     this.waiting = new Map()

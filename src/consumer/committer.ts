@@ -1,32 +1,50 @@
 /**
- * Offset commits for one partition. One commit is in flight at a time, so acknowledgements
- * arrive in order and the committed position never moves backwards (a retried older commit
- * landing after a newer one would re-deliver, i.e. duplicate, messages).
+ * Offset commits for one partition, and the one value the at-most-once rule reads: `acked`, the
+ * committed offset the group coordinator last ACKNOWLEDGED. It is written in one place,
+ * `acknowledge()`, and only for an acknowledgement: by `commit()` when the coordinator answers a
+ * commit it sent, and (COMMIT_MODE=auto only) by `observed()` when kafkajs reports a commit it made
+ * itself.
+ *
+ * One commit is in flight at a time, so acknowledgements arrive in order and the committed
+ * position never moves backwards (a retried older commit landing after a newer one would
+ * re-deliver, i.e. duplicate, messages).
  */
 import type { Logger } from 'pino'
 import type { CommitMode } from '../config/schema.ts'
 import type { Metrics, PartitionMetrics } from '../metrics.ts'
-import { mayHaveBeenWritten, type CommitDoubt } from './commit-doubt.ts'
+import { commitErrorType, isRetriableCommitError, mayHaveBeenWritten } from './commit-errors.ts'
 
 /** What a committer needs of its commit mode (the mode objects: commit-modes.ts). */
 export interface CommitterMode {
   /** The `mode` label of the commit metrics. */
   readonly name: CommitMode
-  /** A failed commit may have been written: kept in the loss ledger (sync). */
+  /** A failed commit may have been written: reported so that the loss ledger keeps it (sync). */
   readonly ledger: boolean
   /** What a failed commit costs, in its warn line. */
   readonly failedCommitCost: string
 }
 
-/** Sends an OffsetCommit of `offset` (the next offset to read) and resolves when acknowledged. */
-export type CommitFn = (offset: number) => Promise<void>
+/** Sends one OffsetCommit of `offset` (the next offset to read) and resolves when the coordinator acknowledged it. */
+export interface CommitTransport {
+  send(topic: string, partition: number, offset: number): Promise<void>
+}
 
-// NOT_COORDINATOR_FOR_GROUP is not here: the coordinator moved, which needs a retry, not a rejoin.
-const REBALANCE_TYPES = new Set(['REBALANCE_IN_PROGRESS', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID'])
+/** A failed commit, as the committer reports it (after its retries). */
+export interface CommitFailure {
+  /** The first offset it covered that was not processed. */
+  from: number
+  /** The offset it would have committed. */
+  offset: number
+  /** Messages it covered. */
+  count: number
+  /** The error type of the attempt that may have been written, when one may have been (COMMIT_MODE=sync only). */
+  inDoubt: string | undefined
+}
 
-/** kafkajs errors that mean "this member must rejoin the group": kafkajs handles them when rethrown. */
-export function isRebalanceError(err: unknown): boolean {
-  return typeof err === 'object' && err !== null && REBALANCE_TYPES.has(String((err as { type?: unknown }).type))
+/** Where a committer reports what happened to its commits (the partition's owner fans it out). */
+export interface CommitEvents {
+  acknowledged(offset: number): void
+  failed(failure: CommitFailure): void
 }
 
 /** Retriable commit errors are retried this many times, this far apart, before giving up. */
@@ -34,33 +52,31 @@ const RETRIES = 2
 const RETRY_DELAY_MS = 50
 
 export class PartitionCommitter {
-  /** The last acknowledged committed offset (the next offset to read); -1 before the first. */
-  acked = -1
-  /** The last error of a failed commit; cleared by the next success. */
+  /** The last error of a failed commit; cleared by the next success (and at the start of a batch). */
   lastError: unknown = undefined
-  /** Moving average of commit round trips, for the pipeline. */
+  /** Moving average of commit round trips (ms): the window policy's estimate. */
   rttMs = 0
+  private ackedOffset = -1
   private inflight: Promise<boolean> | undefined
-  /** async/auto modes: the newest position asked for, and how many messages it adds. */
-  private wanted = -1
-  private wantedCount = 0
-  private latestFn: CommitFn | undefined
-  private readonly where: { topic: string; partition: number }
   /** The commit-latency histogram's series of this mode (labels hashed once, not per commit). */
   private readonly duration: { observe: (seconds: number) => void }
 
   constructor(
-    topic: string,
-    partition: number,
+    readonly topic: string,
+    readonly partition: number,
+    private readonly transport: CommitTransport,
     private readonly metrics: Metrics,
     private readonly partitionMetrics: PartitionMetrics,
     private readonly log: Logger,
     private readonly mode: CommitterMode,
-    /** Where a failed commit that may have been written is kept until resolved (a mode with a ledger). */
-    private readonly doubt?: Pick<CommitDoubt, 'record' | 'acknowledged'>,
+    private readonly events: CommitEvents,
   ) {
-    this.where = { topic, partition }
     this.duration = metrics.commitDuration.labels({ mode: mode.name })
+  }
+
+  /** The committed offset the coordinator last acknowledged (the next offset to read); -1 before the first. */
+  get acked(): number {
+    return this.ackedOffset
   }
 
   get busy(): boolean {
@@ -72,69 +88,13 @@ export class PartitionCommitter {
    * acknowledged it, false when it failed (the error is counted, logged and kept in lastError).
    * Never rejects. Callers must not call it while `busy`.
    */
-  commit(offset: number, count: number, commitFn: CommitFn): Promise<boolean> {
+  commit(offset: number, count: number): Promise<boolean> {
     if (this.inflight) throw new Error('a commit is already in flight for this partition')
-    const p = this.send(offset, count, commitFn).finally(() => {
+    const p = this.send(offset, count).finally(() => {
       this.inflight = undefined
     })
     this.inflight = p
     return p
-  }
-
-  /**
-   * async mode: ask for `offset` to be committed, without waiting. Requests coalesce: one
-   * commit is in flight, and when it is acknowledged the newest position asked for since is
-   * sent. A failed commit is counted and logged; the next request tries again.
-   */
-  request(offset: number, commitFn: CommitFn): void {
-    if (offset > this.wanted) this.wanted = offset
-    this.wantedCount++
-    this.latestFn = commitFn
-    this.pump()
-  }
-
-  /** auto mode: kafkajs committed `offset` itself; `count` messages were processed since. */
-  noteCommitted(offset: number): void {
-    if (offset <= this.acked) return
-    this.acked = offset
-    this.partitionMetrics.committed.inc(this.wantedCount)
-    this.wantedCount = 0
-  }
-
-  /** auto mode: a message was processed (and will be committed by kafkajs later). */
-  noteProcessed(offset: number): void {
-    if (offset > this.wanted) this.wanted = offset
-    this.wantedCount++
-  }
-
-  /** The position that a final commit should write, if it is ahead of the acknowledged one. */
-  get pending(): number | undefined {
-    return this.wanted > this.acked ? this.wanted : undefined
-  }
-
-  /** Shutdown: wait for the commit in flight, then commit whatever is still pending, synchronously. */
-  async flush(commitFn: CommitFn): Promise<boolean> {
-    // async mode: an acknowledgement can send the newest position asked for at once (pump):
-    // wait until nothing is in flight, or the commit below would find one.
-    while (this.inflight) await this.settle()
-    const target = this.pending
-    if (target === undefined) return true
-    const count = this.wantedCount
-    this.wantedCount = 0
-    const ok = await this.commit(target, count, commitFn)
-    if (!ok) this.wantedCount += count
-    return ok
-  }
-
-  private pump(): void {
-    if (this.inflight || this.wanted <= this.acked || !this.latestFn) return
-    const target = this.wanted
-    const count = this.wantedCount
-    this.wantedCount = 0
-    void this.commit(target, count, this.latestFn).then((ok) => {
-      if (ok) this.pump()
-      else this.wantedCount += count
-    })
   }
 
   /** Wait for the commit in flight, if any. Resolves false when it failed. */
@@ -142,45 +102,54 @@ export class PartitionCommitter {
     return this.inflight ?? Promise.resolve(this.lastError === undefined)
   }
 
-  private async send(offset: number, count: number, commitFn: CommitFn): Promise<boolean> {
+  /** COMMIT_MODE=auto: kafkajs committed `offset` itself (its COMMIT_OFFSETS event), covering `count` messages. */
+  observed(offset: number, count: number): void {
+    if (offset > this.ackedOffset) this.acknowledge(offset, count)
+  }
+
+  /** The one writer of `acked`: the coordinator acknowledged a commit of `offset` covering `count` messages. */
+  private acknowledge(offset: number, count: number): void {
+    if (offset > this.ackedOffset) this.ackedOffset = offset
+    this.partitionMetrics.committed.inc(count)
+    this.events.acknowledged(offset)
+  }
+
+  private async send(offset: number, count: number): Promise<boolean> {
     // The first offset this commit covers that is not processed: the acknowledged position, or
     // (before the first acknowledgement) `count` below the target.
-    const from = this.acked >= 0 && this.acked < offset ? this.acked : offset - count
-    /** An attempt failed in a way that may have been written (commit-doubt.ts). */
+    const from = this.ackedOffset >= 0 && this.ackedOffset < offset ? this.ackedOffset : offset - count
+    /** An attempt failed in a way that may have been written (commit-errors.ts). */
     let inDoubt: string | undefined
     for (let attempt = 0; ; attempt++) {
       const started = performance.now()
       try {
-        await commitFn(offset)
+        await this.transport.send(this.topic, this.partition, offset)
         const ms = performance.now() - started
         this.duration.observe(ms / 1000)
         this.rttMs = this.rttMs === 0 ? ms : this.rttMs * 0.8 + ms * 0.2
-        if (offset > this.acked) this.acked = offset
         this.lastError = undefined
-        this.partitionMetrics.committed.inc(count)
-        if (this.mode.ledger) this.doubt?.acknowledged(this.where.topic, this.where.partition, offset)
+        this.acknowledge(offset, count)
         return true
       } catch (err) {
-        const type = String((err as { type?: unknown }).type ?? (err as Error).name ?? 'Error')
+        const type = commitErrorType(err)
         this.metrics.commitErrors.inc({ mode: this.mode.name, error: type })
         if (this.mode.ledger && inDoubt === undefined && mayHaveBeenWritten(err)) inDoubt = type
-        const retriable = (err as { retriable?: unknown }).retriable === true && !isRebalanceError(err)
-        if (retriable && attempt < RETRIES) {
-          this.log.debug({ ...this.where, offset, attempt, error: (err as Error).message }, 'commit failed, retrying')
+        if (isRetriableCommitError(err) && attempt < RETRIES) {
+          this.log.debug({ topic: this.topic, partition: this.partition, offset, attempt, error: (err as Error).message }, 'commit failed, retrying')
           await new Promise((r) => setTimeout(r, RETRY_DELAY_MS * (attempt + 1)))
           continue
         }
         this.lastError = err
         this.log.warn(
-          { ...this.where, offset, error: (err as Error).message, errorType: type, ...(inDoubt ? { inDoubt: true } : {}) },
+          { topic: this.topic, partition: this.partition, offset, error: (err as Error).message, errorType: type, ...(inDoubt ? { inDoubt: true } : {}) },
           inDoubt
             ? // sync: not processed here. A coordinator that dies or loses leadership mid-write can
               // have written the commit before failing, and then the group resumes past these
-              // messages: lost. The ledger (commit-doubt.ts) finds out which, and counts it.
+              // messages: lost. The loss ledger finds out which, and counts it.
               'commit failed; the messages it covered are not processed here (fetched again, unless the coordinator wrote the commit before failing: then lost, and counted)'
             : `commit failed; ${this.mode.failedCommitCost}`,
         )
-        if (inDoubt) this.doubt?.record(this.where.topic, this.where.partition, from, offset, count, inDoubt)
+        this.events.failed({ from, offset, count, inDoubt })
         return false
       }
     }

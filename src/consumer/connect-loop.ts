@@ -1,7 +1,9 @@
 /**
- * Start-up with retries: while Kafka is unreachable or a topic is missing, the process stays
- * alive (liveness 200, readiness 503) and tries again with exponential back-off (0.5 s doubling
- * to 30 s, jittered ±20%), one warn line per failed attempt giving the delay to the next one.
+ * The connect and restart policy. Start-up with retries: while Kafka is unreachable or a topic is
+ * missing, the process stays alive (liveness 200, readiness 503) and tries again with exponential
+ * back-off (0.5 s doubling to 30 s, jittered ±20%), one warn line per failed attempt giving the
+ * delay to the next one. A retriable crash while consuming restarts the consumer through the same
+ * loop, after a back-off that grows with the crashes in a row (CrashStreak).
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from 'pino'
@@ -74,4 +76,26 @@ export function classify(err: Error): { code: string; hint?: string } {
     return { code: ErrorCode.TLS_FAILED, hint: 'check KAFKA_SSL_CA_FILE (the CA that signed the brokers\' certificates) and that the port is a TLS listener' }
   }
   return { code: ErrorCode.KAFKA_UNREACHABLE }
+}
+
+/** A crash this long after the previous one starts the restart back-off afresh. */
+const CRASH_STREAK_RESET_MS = 5 * 60_000
+
+/** Crashes in a row (since the last batch processed): the restart back-off grows with them. */
+export class CrashStreak {
+  private n = 0
+  private lastAt = 0
+
+  /** A crash: how many in a row now, and the delay before the restart. */
+  crashed(now = Date.now()): { crashesInARow: number; retryInMs: number } {
+    if (now - this.lastAt > CRASH_STREAK_RESET_MS) this.n = 0
+    this.lastAt = now
+    this.n++
+    return { crashesInARow: this.n, retryInMs: backoffMs(this.n) }
+  }
+
+  /** A batch was processed: the consumer works again. */
+  reset(): void {
+    this.n = 0
+  }
 }

@@ -16,10 +16,14 @@
  * neither leaves a committed message unprocessed.
  *
  * When no group was joined (abandonJoin) there is nothing to drain, commit or leave: the pending
- * join is given up at once.
+ * join is given up at once. Both paths close the clients with the same function, in the same order
+ * (clients.ts).
  */
+import type { KafkaMessage } from 'kafkajs'
 import type { Logger } from 'pino'
 import { ShutdownTimeoutError } from '../errors.ts'
+import { onAbort, withTimeout } from './bounded.ts'
+import type { PartitionState } from './partitions.ts'
 
 export interface ShutdownResult {
   clean: boolean
@@ -43,11 +47,12 @@ export interface ShutdownParts {
   inFlight: () => Promise<unknown>[]
   /** Step 4; resolves false when the commit failed. */
   finalCommit: () => Promise<boolean>
-  /** Step 5; undefined when there is no group to leave (the consumer never started). */
-  leaveGroup: (() => Promise<void>) | undefined
-  /** Other clients to close after leaving (the dead-letter producer). */
-  closeOthers: () => Promise<void>
-  /** Committed messages dropped at the deadline so far. */
+  /**
+   * Step 5 and after: close every client in its one order (clients.ts): leave the group within
+   * `leaveMs`, then the others within `othersMs`. Resolves whether the group was left in time.
+   */
+  closeClients: (leaveMs: number, othersMs: number) => Promise<{ left: boolean }>
+  /** Committed messages left unprocessed so far (Unprocessed.count). */
   abandoned: () => number
 }
 
@@ -66,12 +71,9 @@ export async function shutdownSequence(p: ShutdownParts): Promise<ShutdownResult
     // async and auto may re-deliver, i.e. duplicate, what was processed since the last commit), so
     // it does not make the shutdown unclean.
     await withTimeout(p.finalCommit(), remaining())
-    if (p.leaveGroup) {
-      const left = await withTimeout(p.leaveGroup().then(() => true), remaining())
-      if (!left) p.log.warn('leaving the group did not finish in time')
-      else p.log.info('left the consumer group')
-    }
-    await withTimeout(p.closeOthers(), AFTER_DEADLINE_MS)
+    const { left } = await p.closeClients(remaining(), AFTER_DEADLINE_MS)
+    if (!left) p.log.warn('leaving the group did not finish in time')
+    else p.log.info('left the consumer group')
   } finally {
     clearTimeout(timer)
   }
@@ -92,36 +94,47 @@ const ABANDON_WAIT_MS = 1000
  * partition is held, so no committed message can be waiting. kafkajs's disconnect() would wait for
  * the pending JoinGroup (the coordinator may hold it for the rebalance timeout, e.g. while a member
  * that died without leaving times out), so the connections are closed first: the join fails at
- * once and the process exits 0 without waiting.
+ * once and the process exits 0 without waiting. Always clean: nothing committed can be left.
  */
 export async function abandonJoin(p: {
   log: Logger
   state: string
   abortConnections: () => void
-  disconnect: () => Promise<void>
+  closeClients: ShutdownParts['closeClients']
 }): Promise<ShutdownResult> {
   const started = Date.now()
   p.log.info({ state: p.state }, 'no group joined: nothing committed is at risk; giving up the join (no final commit, no group to leave)')
   p.abortConnections()
-  const done = await withTimeout(p.disconnect().then(() => true), ABANDON_WAIT_MS)
+  const { left } = await p.closeClients(ABANDON_WAIT_MS, AFTER_DEADLINE_MS)
   // Whatever kafkajs opened again meanwhile (a coordinator lookup retrying) is closed too.
-  if (!done) p.abortConnections()
+  if (!left) p.abortConnections()
   return { clean: true, abandoned: 0, durationMs: Date.now() - started }
 }
 
-function onAbort(signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) resolve()
-    else signal.addEventListener('abort', () => resolve(), { once: true })
-  })
-}
+/**
+ * Committed messages left unprocessed at shutdown: abandoned in their handler call at the deadline
+ * (message/process.ts), or dropped before it (the dispatcher). The process exits 0 only while
+ * this is 0.
+ */
+export class Unprocessed {
+  private n = 0
 
-/** The promise's value, or undefined when it did not settle within `ms` (errors become undefined too). */
-async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: NodeJS.Timeout | undefined
-  try {
-    return await Promise.race([p.catch(() => undefined), new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), ms)))])
-  } finally {
-    clearTimeout(timer)
+  constructor(private readonly log: Logger) {}
+
+  get count(): number {
+    return this.n
+  }
+
+  /** A handler call abandoned at the deadline (already logged and counted lost where it happened). */
+  abandoned(): void {
+    this.n++
+  }
+
+  /** A committed message never handed over before the deadline: counted skipped and lost, one warn line. */
+  dropped(p: PartitionState, message: KafkaMessage): void {
+    this.n++
+    p.metrics.skipped('dropped_at_shutdown')
+    p.metrics.lost('shutdown')
+    this.log.warn({ topic: p.topic, partition: p.partition, offset: message.offset, lost: true }, 'committed message not processed before the shutdown deadline')
   }
 }

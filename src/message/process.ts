@@ -27,6 +27,26 @@ export interface ProcessDeps {
   log: Logger
   metrics: PartitionMetrics
   deadLetter?: DeadLetterFn | undefined
+  /** Told of every handler abandoned at the shutdown deadline (a committed message left unprocessed). */
+  onAbandoned?: (() => void) | undefined
+}
+
+/**
+ * One partition's messages to the handler: processMessage with the partition's dependencies. In
+ * COMMIT_MODE=sync only the commit gate holds one (src/consumer/at-most-once.ts): it is the only
+ * way to a handler call there.
+ */
+export class MessageRunner {
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+    private readonly deps: ProcessDeps,
+  ) {}
+
+  /** Processes one committed message; the outcome is returned synchronously when the handler was synchronous. */
+  run(raw: KafkaMessage): Outcome | Promise<Outcome> {
+    return processMessage(this.topic, this.partition, raw, this.deps)
+  }
 }
 
 const errorFields = (err: unknown) =>
@@ -154,6 +174,7 @@ function finish(
     }
     case 'deadline':
       context.abort(deps.deadline.reason)
+      deps.onAbandoned?.()
       metrics.lost('shutdown')
       log.warn({ ...where, lost: true }, 'handler abandoned at the shutdown deadline; committed message not processed')
       span?.fail('shutdown', deps.deadline.reason)

@@ -40,8 +40,9 @@ export default fp<ConsumerPluginOptions>(
       if (started || consumer.state !== 'idle') return // started already, or shut down before it started
       started = true
       log.info({ config: redactConfig(config) }, 'starting consumer')
+      // async and auto give up the at-most-once rule (the ungated path): each says what it costs.
       const warning = COMMIT_MODE_BEHAVIOUR[config.commitMode].startWarning
-      if (warning) log.warn({ autoCommitIntervalMs: config.autoCommitIntervalMs }, warning)
+      if (warning) log.warn({ commitMode: config.commitMode, ...(config.commitMode === 'auto' ? { autoCommitIntervalMs: config.autoCommitIntervalMs } : {}) }, warning)
       consumer.start()
     })
     if (opts.autoStart !== false) fastify.addHook('onReady', async () => fastify.startConsumer())

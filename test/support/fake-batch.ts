@@ -1,19 +1,27 @@
 /**
- * One partition's batch run through the real sync path (consumeBatchSync: the commit gate and
- * the executor of an ORDERING) with a fake commit function instead of a broker, and a handler
- * that records what it saw: for the executors' unit tests.
+ * One partition's batch run through the real sync path (createBatch, the commit gate, the
+ * dispatcher of an ORDERING, a real MessageRunner) with a fake group coordinator instead of a
+ * broker, and a handler that records what it saw: for the dispatcher's unit tests.
+ *
+ * The oracle is the fake coordinator, not the consumer: it records the offsets it ACKNOWLEDGED (at
+ * the moment it answers), and every handler call records the highest of them at that moment. A
+ * consumer that believed a commit acknowledged too early, or started a message before, fails the
+ * checks on `brokerAckedAtStart`.
  */
 import { pino } from 'pino'
 import { Registry } from 'prom-client'
 import type { KafkaMessage } from 'kafkajs'
 import type { Ordering } from '../../src/config/schema.ts'
-import type { BatchContext } from '../../src/consumer/batch-context.ts'
+import { createBatch, type Batch } from '../../src/consumer/batch.ts'
 import { COMMIT_MODE_BEHAVIOUR } from '../../src/consumer/commit-modes.ts'
-import { PartitionCommitter } from '../../src/consumer/committer.ts'
+import type { CommitTransport } from '../../src/consumer/committer.ts'
 import { InFlightLimiter } from '../../src/consumer/in-flight.ts'
+import { Partitions, type PartitionState } from '../../src/consumer/partitions.ts'
 import { consumeBatchSync } from '../../src/consumer/sync-batch.ts'
-import type { Outcome } from '../../src/message/process.ts'
-import { createMetrics, PartitionMetrics } from '../../src/metrics.ts'
+import { createDecoder } from '../../src/message/decode.ts'
+import type { ConsumedMessage, HandlerContext } from '../../src/message/handler.ts'
+import { MessageRunner } from '../../src/message/process.ts'
+import { createMetrics } from '../../src/metrics.ts'
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
@@ -47,15 +55,40 @@ export function messages(keys: Array<string | null>, firstOffset = 0): KafkaMess
 export interface Call {
   offset: number
   key: string | null
-  /** The acknowledged committed offset when the handler was called. */
-  ackedAtStart: number
-  /** Committed (acknowledged) and not finished at the call (a batch read from offset 0 of a new partition). */
+  /** The highest offset the fake coordinator had acknowledged when the handler was called. */
+  brokerAckedAtStart: number
+  /** Committed (acknowledged by the coordinator) and not finished at the call. */
   atRiskAtStart: number
   /** Calls of this batch running at the call (itself included). */
   concurrent: number
   /** Calls of the same key running at the call (itself included). */
   sameKey: number
   ended: boolean
+}
+
+/**
+ * A stand-in group coordinator: answers each OffsetCommit after `commitMs` (or on the shared beat),
+ * failing those whose target is past `failFrom`; records what it acknowledged.
+ */
+export class FakeCoordinator implements CommitTransport {
+  /** Targets acknowledged, in order. */
+  readonly acknowledged: number[] = []
+  /** Every target sent, in order. */
+  readonly sent: number[] = []
+  /** The highest target acknowledged, per partition. */
+  readonly acked = new Map<number, number>()
+
+  constructor(
+    private readonly o: { commitMs?: number; failFrom?: number; wait?: (ms: number) => Promise<void> } = {},
+  ) {}
+
+  async send(_topic: string, partition: number, offset: number): Promise<void> {
+    this.sent.push(offset)
+    await (this.o.wait ?? sleep)(this.o.commitMs ?? 0)
+    if (this.o.failFrom !== undefined && offset > this.o.failFrom) throw Object.assign(new Error('injected'), { type: 'REQUEST_TIMED_OUT', retriable: false })
+    this.acknowledged.push(offset)
+    this.acked.set(partition, Math.max(this.acked.get(partition) ?? -1, offset))
+  }
 }
 
 export interface RunOptions {
@@ -67,89 +100,84 @@ export interface RunOptions {
   handlerMs?: (offset: number) => number
   /** Commit round trip (ms). */
   commitMs?: number
-  /** Commits whose target is at or past this offset fail (not retriable). */
+  /** Commits whose target is past this offset fail (not retriable). */
   failCommitFrom?: number
   deadline?: AbortSignal
-  outcome?: (offset: number) => Outcome
-  position?: { next: number; perMessageMs: number }
-  committer?: PartitionCommitter
+  /** The handler throws for these offsets (a failed message: counted, the loop goes on). */
+  fails?: (offset: number) => boolean
+  /** Offsets below this were processed already (fetched again). */
+  processedBelow?: number
   /** Commits and handlers (those with handlerMs > 0) end on the beats of one shared clock (see lockstep). */
   lockstepMs?: number
+  /** A partition state to reuse (its committer keeps the acknowledged offset across batches). */
+  state?: PartitionState
+  coordinator?: FakeCoordinator
 }
 
 export async function runBatch(batch: KafkaMessage[], o: RunOptions) {
   const registry = new Registry()
   const m = createMetrics(registry, { defaultMetrics: false, commitMode: 'sync' })
-  const metrics = new PartitionMetrics(m, 't', 0)
   const log = pino({ level: 'silent' })
-  const committer = o.committer ?? new PartitionCommitter('t', 0, m, metrics, log, COMMIT_MODE_BEHAVIOUR.sync)
+  const clock = o.lockstepMs ? lockstep(o.lockstepMs) : undefined
+  const wait = (ms: number) => (clock ? clock.beat() : sleep(ms))
+  const coordinator = o.coordinator ?? new FakeCoordinator({ commitMs: o.commitMs ?? 0, ...(o.failCommitFrom !== undefined ? { failFrom: o.failCommitFrom } : {}), wait })
+  const partitions = new Partitions({ metrics: m, transport: coordinator, log, mode: COMMIT_MODE_BEHAVIOUR.sync })
+  const state = o.state ?? partitions.get('t', 0)
+  if (o.processedBelow !== undefined) state.next = o.processedBelow
   const limiter = o.limiter ?? new InFlightLimiter(o.maxInFlight ?? 1000)
   const calls: Call[] = []
-  const commits: number[] = []
   const resolved: string[] = []
   const dropped: string[] = []
   let running = 0
   const runningKeys = new Map<string | null, number>()
   let maxInFlight = 0
-  const position = o.position ?? { next: -1, perMessageMs: 0 }
-  const clock = o.lockstepMs ? lockstep(o.lockstepMs) : undefined
-  const wait = (ms: number) => (clock ? clock.beat() : sleep(ms))
 
-  const ctx: BatchContext = {
-    topic: 't',
-    partition: 0,
-    messages: batch,
-    highWatermark: String(Number(batch.at(-1)?.offset ?? -1) + 1),
-    committer,
-    commit: async (offset) => {
-      await wait(o.commitMs ?? 0)
-      if (o.failCommitFrom !== undefined && offset > o.failCommitFrom) throw Object.assign(new Error('injected'), { type: 'REQUEST_TIMED_OUT', retriable: false })
-      commits.push(offset)
-    },
-    window: o.window,
-    ordering: o.ordering,
-    limiter,
-    metrics,
-    mayCommit: () => true,
-    deadline: o.deadline ?? new AbortController().signal,
-    process: (message) => {
-      const offset = Number(message.offset)
-      const key = message.key === null ? null : message.key.toString()
-      running++
-      maxInFlight = Math.max(maxInFlight, limiter.count)
-      runningKeys.set(key, (runningKeys.get(key) ?? 0) + 1)
-      const call: Call = {
-        offset,
-        key,
-        ackedAtStart: committer.acked,
-        atRiskAtStart: batch.filter((x) => Number(x.offset) < committer.acked).length - calls.filter((c) => c.ended).length,
-        concurrent: running,
-        sameKey: runningKeys.get(key)!,
-        ended: false,
-      }
-      calls.push(call)
-      const end = (): Outcome => {
-        running--
-        runningKeys.set(key, runningKeys.get(key)! - 1)
-        call.ended = true
-        return o.outcome?.(offset) ?? 'ok'
-      }
-      const ms = o.handlerMs?.(offset) ?? 0
-      if (ms === 0) return end()
-      return wait(ms).then(end)
-    },
-    resolve: (offset) => void resolved.push(offset),
-    heartbeat: async () => undefined,
-    position,
-    drop: (message) => void dropped.push(message.offset),
+  const handler = (message: ConsumedMessage, _ctx: HandlerContext): unknown => {
+    const offset = Number(message.offset)
+    const key = message.key === null ? null : message.key.toString()
+    running++
+    maxInFlight = Math.max(maxInFlight, limiter.count)
+    runningKeys.set(key, (runningKeys.get(key) ?? 0) + 1)
+    const brokerAcked = coordinator.acked.get(0) ?? -1
+    const call: Call = {
+      offset,
+      key,
+      brokerAckedAtStart: brokerAcked,
+      atRiskAtStart: batch.filter((x) => Number(x.offset) < brokerAcked).length - calls.filter((c) => c.ended).length,
+      concurrent: running,
+      sameKey: runningKeys.get(key)!,
+      ended: false,
+    }
+    calls.push(call)
+    const end = (): void => {
+      running--
+      runningKeys.set(key, runningKeys.get(key)! - 1)
+      call.ended = true
+      if (o.fails?.(offset)) throw new Error(`injected failure at ${offset}`)
+    }
+    const ms = o.handlerMs?.(offset) ?? 0
+    if (ms === 0) return end()
+    return wait(ms).then(end)
   }
+  const deadline = o.deadline ?? new AbortController().signal
+  const runner = new MessageRunner('t', 0, { decode: createDecoder('json'), handler, handlerTimeoutMs: 0, deadline, log, metrics: state.metrics })
+  const b: Batch = createBatch(
+    {
+      batch: { topic: 't', partition: 0, messages: batch, highWatermark: String(Number(batch.at(-1)?.offset ?? -1) + 1) },
+      resolveOffset: (offset) => void resolved.push(offset),
+      heartbeat: async () => undefined,
+      isRunning: () => true,
+    },
+    state,
+    { window: o.window, ordering: o.ordering, limiter, deadline, stopping: () => false, dropped: (_p, message) => void dropped.push(message.offset), log },
+  )
   try {
-    await consumeBatchSync(ctx)
+    await consumeBatchSync(b, runner)
   } finally {
     clock?.stop()
   }
   const atRiskAfter = (await m.atRisk.get()).values[0]?.value ?? 0
   /** consumer_messages_committed_total: each message counted once, by the commit that covered it. */
   const committedTotal = (await m.committed.get()).values[0]?.value ?? 0
-  return { calls, commits, resolved, dropped, committer, limiter, maxInFlight, position, atRiskAfter, committedTotal, metrics: m }
+  return { calls, commits: coordinator.acknowledged, sent: coordinator.sent, coordinator, resolved, dropped, state, limiter, maxInFlight, atRiskAfter, committedTotal, metrics: m }
 }

@@ -1,9 +1,10 @@
 /**
- * Unit tests of the sync path without a broker: the executors of each ORDERING
- * (serial-executor.ts, keyed-executor.ts), driven through consumeBatchSync with a fake commit
- * function (the commit gate alone: at-most-once.test.ts). Every case checks the rule on every call: the
- * acknowledged committed offset was beyond the message when its handler started, no message
- * was handed over twice, and committed-but-unfinished never exceeded COMMIT_WINDOW.
+ * src/consumer/dispatcher.ts without a broker: the one dispatcher, for each ORDERING, driven through
+ * consumeBatchSync (the real gate, shards, window policy and message runner) against a fake group
+ * coordinator (test/support/fake-batch.ts). Every case checks the rule on every call against the
+ * COORDINATOR's record, not the consumer's: the coordinator had acknowledged a commit beyond the
+ * message when its handler started; no message was handed over twice; committed-but-unfinished
+ * never exceeded COMMIT_WINDOW. (The gate alone: at-most-once.test.ts.)
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
@@ -14,7 +15,7 @@ import { messages, runBatch, type Call } from './support/fake-batch.ts'
 function assertAtMostOnce(calls: Call[], window: number): void {
   const seen = new Set<number>()
   for (const c of calls) {
-    assert.ok(c.ackedAtStart > c.offset, `offset ${c.offset} started with the acknowledged commit at ${c.ackedAtStart}`)
+    assert.ok(c.brokerAckedAtStart > c.offset, `offset ${c.offset} started with the coordinator's acknowledged commit at ${c.brokerAckedAtStart}`)
     assert.ok(!seen.has(c.offset), `offset ${c.offset} handed over twice`)
     seen.add(c.offset)
     assert.ok(c.atRiskAtStart <= window, `at risk ${c.atRiskAtStart} > COMMIT_WINDOW ${window} at offset ${c.offset}`)
@@ -34,7 +35,7 @@ function assertKeyOrder(calls: Call[]): void {
 
 const keys = (n: number, distinct: number) => Array.from({ length: n }, (_, i) => `k${(i * 7) % distinct}`)
 
-describe('executors', () => {
+describe('dispatcher', () => {
   for (const ordering of ['partition', 'key', 'unordered'] as const) {
     it(`${ordering}: every message once, each after its commit was acknowledged, at risk ≤ window`, async () => {
       const batch = messages(keys(300, 13))
@@ -45,7 +46,7 @@ describe('executors', () => {
         if (ordering !== 'unordered') assertKeyOrder(r.calls)
         if (ordering === 'partition') assert.ok(r.calls.every((c) => c.concurrent === 1))
         assert.deepEqual(r.resolved, ['299'])
-        assert.equal(r.position.next, 300)
+        assert.equal(r.state.next, 300)
         assert.equal(r.atRiskAfter, 0)
         assert.equal(r.dropped.length, 0)
         assert.ok(r.commits.every((c, i) => i === 0 || c > r.commits[i - 1]!), 'commits move forward only, none repeated')
@@ -73,7 +74,7 @@ describe('executors', () => {
   })
 
   it('key: a handler that fails or times out costs only its own message; the loop goes on', async () => {
-    const r = await runBatch(messages(keys(100, 9)), { ordering: 'key', window: 10, handlerMs: () => 1, outcome: (o) => (o % 5 === 0 ? 'failed' : 'ok') })
+    const r = await runBatch(messages(keys(100, 9)), { ordering: 'key', window: 10, handlerMs: () => 1, fails: (o) => o % 5 === 0 })
     assertAtMostOnce(r.calls, 10)
     assertKeyOrder(r.calls)
     assert.equal(r.calls.length, 100)
@@ -118,7 +119,7 @@ describe('executors', () => {
 
   it('messages fetched again below the processed position are never handed over', async () => {
     for (const ordering of ['partition', 'key', 'unordered'] as const) {
-      const r = await runBatch(messages(keys(20, 3), 100), { ordering, window: 5, position: { next: 110, perMessageMs: 0 } })
+      const r = await runBatch(messages(keys(20, 3), 100), { ordering, window: 5, processedBelow: 110 })
       assert.deepEqual(r.calls.map((c) => c.offset).sort((a, b) => a - b), Array.from({ length: 10 }, (_, i) => 110 + i))
       assert.ok(r.commits[0]! > 110, 'no commit behind the processed position')
     }
@@ -135,7 +136,7 @@ describe('executors', () => {
         handlerMs: () => 20,
       })
       assertAtMostOnce(r.calls, 10)
-      const covered = r.committer.acked
+      const covered = r.coordinator.acked.get(0)!
       // Every covered message either ran or was dropped; none is left silently.
       assert.equal(r.calls.length + r.dropped.length, covered, `ran ${r.calls.length}, dropped ${r.dropped.length}, covered ${covered}`)
       assert.equal(r.atRiskAfter, 0)

@@ -1,91 +1,89 @@
 /**
- * The ledger of commits in doubt (src/consumer/commit-doubt.ts) and the committer's failure path
- * that feeds it: real metrics on a Registry, a real pino logger, committed offsets given by a
- * plain function standing in for the group coordinator. No broker: the Apache Kafka proof is
- * test/kafka/commit-doubt.test.ts.
+ * The loss ledger (src/consumer/loss-ledger/ledger.ts) as the consumer wires it: listening to the
+ * partitions' owner (partitions.ts), fed by real committers' failures and acknowledgements, with
+ * real metrics on a Registry, a real pino logger, and committed offsets given by a plain function
+ * standing in for the group coordinator. No broker (the chaos cases prove it on Apache Kafka). Its
+ * decisions alone, on plain values: loss-ledger-judge.test.ts; its store: loss-ledger-ranges.test.ts.
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { Registry } from 'prom-client'
-import { CommitDoubt, mayHaveBeenWritten, type GroupView, type ReadCommitted } from '../src/consumer/commit-doubt.ts'
 import { COMMIT_MODE_BEHAVIOUR } from '../src/consumer/commit-modes.ts'
-import { PartitionCommitter } from '../src/consumer/committer.ts'
-import { createMetrics, PartitionMetrics } from '../src/metrics.ts'
+import type { GroupView } from '../src/consumer/loss-ledger/judge.ts'
+import { LossLedger } from '../src/consumer/loss-ledger/ledger.ts'
+import type { ReadCommitted } from '../src/consumer/loss-ledger/read-group.ts'
+import { Partitions } from '../src/consumer/partitions.ts'
+import { createMetrics } from '../src/metrics.ts'
 import { sumMetric } from '../harness/service-process.ts'
 import { memoryLog } from './support/memory-log.ts'
+import { seriesValue } from './support/metric-text.ts'
 
 /** What the coordinator answers: committed offsets, then the group (default: m1 still a member, a rebalance under way). */
 function answer(committed: Array<[number, number]>, members: GroupView['members'] = new Map([['m1', undefined]]), state = 'PreparingRebalance') {
   return { committed: new Map(committed), group: { state, members } }
 }
 
-function setup(read: ReadCommitted = async () => answer([]), budgetMs = 300) {
+/** What the stand-in coordinator answers to the committers' OffsetCommits (replace per case). */
+type Answer = (offset: number) => Promise<void>
+
+function setup(read: ReadCommitted = async () => answer([]), budgetMs = 300, mode: 'sync' | 'async' = 'sync') {
   const registry = new Registry()
-  const metrics = createMetrics(registry, { defaultMetrics: false, commitMode: 'sync' })
+  const metrics = createMetrics(registry, { defaultMetrics: false, commitMode: mode })
   const { log, lines } = memoryLog()
-  const doubt = new CommitDoubt({ metrics, log, read, readBudgetMs: budgetMs, retryMs: 20 })
-  doubt.onJoin('m1', { orders: [0, 1, 2, 3, 4, 5] }) // the first generation
+  const coordinator = { answer: (async () => undefined) as Answer }
+  const partitions = new Partitions({ metrics, transport: { send: (_t, _p, offset) => coordinator.answer(offset) }, log, mode: COMMIT_MODE_BEHAVIOUR[mode] })
+  const doubt = new LossLedger({ metrics, log, read, readBudgetMs: budgetMs, retryMs: 20 })
+  if (mode === 'sync') partitions.listen(doubt) // as the service wires it: only the sync mode has a ledger
+  partitions.joined('m1', { orders: [0, 1, 2, 3, 4, 5] }) // the first generation
+  const p = (partition: number) => partitions.get('orders', partition)
+  /** The consumer joined a new generation. */
+  const join = (memberId: string, assignment: Record<string, number[]>) => partitions.joined(memberId, assignment)
+  /** kafkajs handed over a batch of `partition` starting at `offset`. */
+  const fetch = (partition: number, offset: string | undefined) => partitions.fetched(p(partition), offset)
+  /** A commit of `offset` on `partition`, answered by `how`. */
+  const commit = (partition: number, offset: number, count: number, how: Answer = async () => undefined) => {
+    coordinator.answer = how
+    return p(partition).committer.commit(offset, count)
+  }
   const text = () => registry.metrics()
   const lost = async () => sumMetric(await text(), 'consumer_messages_lost_total', { reason: 'commit_written' })
   const inDoubt = async () => sumMetric(await text(), 'consumer_messages_in_doubt_total')
-  return { metrics, doubt, lines, log, lost, inDoubt, text }
+  return { metrics, doubt, lines, log, lost, inDoubt, text, join, fetch, commit, p }
 }
 
-const protocolError = (type: string, retriable = true) => Object.assign(new Error(type), { name: 'KafkaJSProtocolError', type, retriable })
+const protocolError = (type: string, retriable = true): Error => Object.assign(new Error(type), { name: 'KafkaJSProtocolError', type, retriable })
 const kafkaError = (name: string, message: string, extra: Record<string, unknown> = {}) =>
   Object.assign(new Error(message), { name, retriable: true, ...extra })
-
-describe('mayHaveBeenWritten: which failed commits may have been written', () => {
-  it('in doubt: sent and no answer, or the coordinator moved / not available after sending', () => {
-    assert.equal(mayHaveBeenWritten(protocolError('NOT_COORDINATOR_FOR_GROUP')), true)
-    assert.equal(mayHaveBeenWritten(protocolError('GROUP_COORDINATOR_NOT_AVAILABLE')), true)
-    assert.equal(mayHaveBeenWritten(protocolError('REQUEST_TIMED_OUT')), true)
-    assert.equal(mayHaveBeenWritten(kafkaError('KafkaJSRequestTimeoutError', 'Request Produce(key: 8, version: 5) timed out')), true)
-    assert.equal(mayHaveBeenWritten(kafkaError('KafkaJSConnectionClosedError', 'Closed connection')), true)
-    assert.equal(mayHaveBeenWritten(kafkaError('KafkaJSConnectionError', 'Connection error: read ECONNRESET', { code: 'ECONNRESET' })), true)
-    const wrapped = Object.assign(new Error('retries'), { name: 'KafkaJSNumberOfRetriesExceeded', cause: protocolError('NOT_COORDINATOR_FOR_GROUP') })
-    assert.equal(mayHaveBeenWritten(wrapped), true)
-  })
-  it('not written: a clean refusal, or a connection that was never opened', () => {
-    for (const t of ['REBALANCE_IN_PROGRESS', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID', 'OFFSET_METADATA_TOO_LARGE', 'COORDINATOR_LOAD_IN_PROGRESS', 'GROUP_AUTHORIZATION_FAILED']) {
-      assert.equal(mayHaveBeenWritten(protocolError(t)), false, t)
-    }
-    assert.equal(mayHaveBeenWritten(kafkaError('KafkaJSConnectionError', 'Connection error: connect ECONNREFUSED 127.0.0.1:9092', { code: 'ECONNREFUSED' })), false)
-    assert.equal(mayHaveBeenWritten(kafkaError('KafkaJSConnectionError', 'Connection timeout')), false)
-    assert.equal(mayHaveBeenWritten(new Error('boom')), false)
-    assert.equal(mayHaveBeenWritten(undefined), false)
-  })
-})
 
 describe('the ledger: resolved by a later commit or the next fetch', () => {
   it('the partition kept, with the same member id, fetched again at or past the range end: written, counted lost once with one warn line naming the offsets', async () => {
     const t = setup()
-    assert.equal(await t.lost(), 0, 'the series exists from zero')
-    assert.equal(await t.inDoubt(), 0, 'the series exists from zero')
+    assert.equal(seriesValue(await t.text(), 'consumer_messages_lost_total', { reason: 'commit_written' }), 0, 'the series exists from zero')
+    assert.equal(seriesValue(await t.text(), 'consumer_messages_in_doubt_total'), 0, 'the series exists from zero')
     t.doubt.record('orders', 3, 19, 21, 2, 'NOT_COORDINATOR_FOR_GROUP')
     assert.equal(t.doubt.outstanding, 1)
-    t.doubt.onJoin('m1', { orders: [2, 3] }) // rejoined, same member, partition 3 kept
-    t.doubt.onFetch('orders', 2, '21') // another partition: nothing
+    t.join('m1', { orders: [2, 3] }) // rejoined, same member, partition 3 kept
+    t.fetch(2, '21') // another partition: nothing
     assert.equal(t.doubt.outstanding, 1)
-    t.doubt.onFetch('orders', 3, '21')
+    t.fetch(3, '21')
     assert.equal(t.doubt.outstanding, 0)
     assert.equal(await t.lost(), 2)
     const warn = t.lines.filter((l) => l.lost === true)
     assert.equal(warn.length, 1)
     assert.equal(warn[0]!.level, 40)
     assert.deepEqual([warn[0]!.topic, warn[0]!.partition, warn[0]!.fromOffset, warn[0]!.toOffset, warn[0]!.reason], ['orders', 3, 19, 20, 'commit_written'])
-    t.doubt.onFetch('orders', 3, '30') // resolved already: counted once
+    t.fetch(3, '30') // resolved already: counted once
     assert.equal(await t.lost(), 2)
   })
   it('a fetch inside or before the range counts nothing; the range is settled when a commit covering it is acknowledged', async () => {
     const t = setup()
     t.doubt.record('orders', 0, 10, 12, 2, 'REQUEST_TIMED_OUT')
-    t.doubt.onFetch('orders', 0, '11')
-    t.doubt.onFetch('orders', 0, '4')
+    t.fetch(0, '11')
+    t.fetch(0, '4')
     assert.equal(t.doubt.outstanding, 1, 'read again, not yet committed again')
-    t.doubt.acknowledged('orders', 0, 11) // part of it
+    t.doubt.acknowledged(t.p(0), 11) // part of it
     assert.deepEqual(t.doubt.list().map((r) => [r.start, r.end, r.count]), [[11, 12, 1]])
-    t.doubt.acknowledged('orders', 0, 12)
+    t.doubt.acknowledged(t.p(0), 12)
     assert.equal(t.doubt.outstanding, 0)
     assert.equal(await t.lost(), 0)
     assert.equal(await t.inDoubt(), 0)
@@ -94,26 +92,26 @@ describe('the ledger: resolved by a later commit or the next fetch', () => {
     const t = setup()
     t.doubt.record('orders', 0, 10, 12, 2, 'NOT_COORDINATOR_FOR_GROUP')
     t.doubt.record('orders', 1, 10, 12, 2, 'NOT_COORDINATOR_FOR_GROUP')
-    t.doubt.onJoin('m1', { orders: [1] }) // partition 0 given away
-    t.doubt.onJoin('m2', { orders: [0, 1] }) // removed and rejoined: another member may have owned both
-    t.doubt.onFetch('orders', 0, '40')
-    t.doubt.onFetch('orders', 1, '40')
+    t.join('m1', { orders: [1] }) // partition 0 given away
+    t.join('m2', { orders: [0, 1] }) // removed and rejoined: another member may have owned both
+    t.fetch(0, '40')
+    t.fetch(1, '40')
     assert.equal(await t.lost(), 0)
     assert.equal(t.doubt.outstanding, 2, 'left to a read')
   })
   it('an empty fetch resolves nothing; overlapping ranges of a partition merge (never counted twice)', async () => {
     const t = setup()
-    t.doubt.onFetch('orders', 0, undefined)
+    t.fetch(0, undefined)
     t.doubt.record('orders', 0, 10, 12, 2, 'REQUEST_TIMED_OUT')
     t.doubt.record('orders', 0, 11, 13, 2, 'NOT_COORDINATOR_FOR_GROUP')
-    t.doubt.onJoin('m1', { orders: [0] })
-    t.doubt.onFetch('orders', 0, undefined)
+    t.join('m1', { orders: [0] })
+    t.fetch(0, undefined)
     assert.equal(t.doubt.outstanding, 1)
     assert.deepEqual(
       t.doubt.list().map((r) => [r.start, r.end, r.count]),
       [[10, 13, 3]],
     )
-    t.doubt.onFetch('orders', 0, '13')
+    t.fetch(0, '13')
     assert.equal(await t.lost(), 3)
   })
 })
@@ -146,7 +144,7 @@ describe('the ledger: resolved by reading the committed offset before the partit
     assert.equal(await removed.inDoubt(), 1)
     const rejoinedAnew = setup(async () => answer([[3, 70]]))
     rejoinedAnew.doubt.record('orders', 3, 69, 70, 1, 'NOT_COORDINATOR_FOR_GROUP')
-    rejoinedAnew.doubt.onJoin('m9', { orders: [3] }) // a new member id: it had been removed meanwhile
+    rejoinedAnew.join('m9', { orders: [3] }) // a new member id: it had been removed meanwhile
     await rejoinedAnew.doubt.resolve('rebalance')
     assert.equal(await rejoinedAnew.inDoubt(), 1)
     const handedOver = setup(async () => answer([[3, 70]], new Map([['m1', { orders: [0] }], ['m2', { orders: [3] }]]), 'Stable'))
@@ -221,7 +219,7 @@ describe('the ledger: resolved by reading the committed offset before the partit
     t.doubt.record('orders', 0, 10, 12, 2, 'NOT_COORDINATOR_FOR_GROUP')
     const done = t.doubt.resolve('rebalance')
     await new Promise((r) => setImmediate(r))
-    t.doubt.acknowledged('orders', 0, 12)
+    t.doubt.acknowledged(t.p(0), 12)
     release()
     await done
     assert.equal(await t.lost(), 0)
@@ -239,17 +237,12 @@ describe('the ledger: resolved by reading the committed offset before the partit
 })
 
 describe("PartitionCommitter's failure path feeds the ledger (sync mode)", () => {
-  function committer(mode: 'sync' | 'async' = 'sync') {
-    const t = setup()
-    const pm = new PartitionMetrics(t.metrics, 'orders', 4)
-    const c = new PartitionCommitter('orders', 4, t.metrics, pm, t.log, COMMIT_MODE_BEHAVIOUR[mode], t.doubt)
-    return { ...t, c }
-  }
+  const committer = (mode: 'sync' | 'async' = 'sync') => setup(undefined, undefined, mode)
   it('an attempt lost after sending, then a clean refusal: the commit is in doubt (the first attempt may have been written)', async () => {
     const t = committer()
-    assert.equal(await t.c.commit(11, 1, async () => undefined), true)
+    assert.equal(await t.commit(4, 11, 1), true)
     let attempt = 0
-    const ok = await t.c.commit(13, 2, async () => {
+    const ok = await t.commit(4, 13, 2, async () => {
       throw attempt++ === 0 ? kafkaError('KafkaJSConnectionClosedError', 'Closed connection') : protocolError('UNKNOWN_MEMBER_ID', false)
     })
     assert.equal(ok, false)
@@ -261,23 +254,23 @@ describe("PartitionCommitter's failure path feeds the ledger (sync mode)", () =>
   })
   it('a clean refusal alone is not in doubt; nor is any failure in async mode (its messages were processed)', async () => {
     const t = committer()
-    assert.equal(await t.c.commit(13, 2, async () => Promise.reject(protocolError('REBALANCE_IN_PROGRESS'))), false)
+    assert.equal(await t.commit(4, 13, 2, async () => Promise.reject(protocolError('REBALANCE_IN_PROGRESS'))), false)
     assert.equal(t.doubt.outstanding, 0)
     const a = committer('async')
-    assert.equal(await a.c.commit(13, 2, async () => Promise.reject(protocolError('NOT_COORDINATOR_FOR_GROUP'))), false)
+    assert.equal(await a.commit(4, 13, 2, async () => Promise.reject(protocolError('NOT_COORDINATOR_FOR_GROUP'))), false)
     assert.equal(a.doubt.outstanding, 0)
   })
   it('a later acknowledged commit of the partition settles the range (processed here)', async () => {
     const t = committer()
-    await t.c.commit(13, 2, async () => Promise.reject(protocolError('NOT_COORDINATOR_FOR_GROUP')))
+    await t.commit(4, 13, 2, async () => Promise.reject(protocolError('NOT_COORDINATOR_FOR_GROUP')))
     assert.equal(t.doubt.outstanding, 1)
-    assert.equal(await t.c.commit(13, 2, async () => undefined), true)
+    assert.equal(await t.commit(4, 13, 2), true)
     assert.equal(t.doubt.outstanding, 0)
   })
   it('in doubt then acknowledged on a retry: written, nothing to resolve', async () => {
     const t = committer()
     let attempt = 0
-    const ok = await t.c.commit(5, 5, async () => {
+    const ok = await t.commit(4, 5, 5, async () => {
       if (attempt++ === 0) throw protocolError('NOT_COORDINATOR_FOR_GROUP')
     })
     assert.equal(ok, true)
