@@ -19,6 +19,7 @@ import { startService } from '../harness/service-process.ts'
 import { isMessageRejected } from '../src/errors.ts'
 import type { ConsumedMessage, Handler, Probe } from '../src/message/handler.ts'
 import { memoryLog } from './support/memory-log.ts'
+import { envOf, parseDockerfile, stages } from './support/ship-dockerfile.ts'
 
 const EXAMPLE = fileURLToPath(new URL('../examples/postgres/handler.mjs', import.meta.url))
 const SCHEMA = readFileSync(new URL('../examples/postgres/schema.sql', import.meta.url), 'utf8')
@@ -258,6 +259,24 @@ describe('the PostgreSQL example against a real PostgreSQL', () => {
     const tested = rootLock.packages['node_modules/pg']!.version
     assert.equal(example.dependencies.pg, tested)
     assert.equal(exampleLock.packages['node_modules/pg']!.version, tested)
+  })
+})
+
+describe("the PostgreSQL example's image", () => {
+  it('builds on the service image of this version, installs pg from the lock file as root, runs as 1000:1000 with HANDLER at the copy', () => {
+    const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+    const [stage, ...more] = stages(parseDockerfile(readFileSync(new URL('../examples/postgres/Dockerfile', import.meta.url), 'utf8')))
+    assert.equal(more.length, 0)
+    assert.equal(stage!.image, `amo-consumer:${version}`)
+    const steps = stage!.instructions.map((i) => `${i.keyword} ${i.args}`)
+    const at = (prefix: string) => steps.findIndex((s) => s.startsWith(prefix))
+    assert.ok(at('USER root') >= 0 && at('USER root') < at('RUN npm ci --omit=dev'), steps.join('\n'))
+    assert.ok(at('WORKDIR /app/handlers') < at('COPY package.json package-lock.json ./'))
+    assert.ok(at('COPY package.json package-lock.json ./') < at('RUN npm ci --omit=dev'))
+    assert.ok(at('COPY handler.mjs schema.sql ./') > at('RUN npm ci --omit=dev'))
+    assert.equal(steps.at(-3), 'WORKDIR /app')
+    assert.equal(steps.filter((s) => s.startsWith('USER ')).at(-1), 'USER 1000:1000')
+    assert.equal(envOf(stage!).get('HANDLER'), '/app/handlers/handler.mjs')
   })
 })
 

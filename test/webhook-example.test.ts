@@ -6,6 +6,7 @@
  * (HANDLER=examples/webhook/handler.mjs) against the mock broker.
  */
 import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
 import { after, before, describe, it } from 'node:test'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { MockCluster } from '../harness/brokers/mock-cluster.ts'
@@ -15,6 +16,7 @@ import { startService } from '../harness/service-process.ts'
 import { isMessageRejected } from '../src/errors.ts'
 import type { ConsumedMessage, Handler, Probe } from '../src/message/handler.ts'
 import { memoryLog } from './support/memory-log.ts'
+import { envOf, parseDockerfile, stages } from './support/ship-dockerfile.ts'
 
 const EXAMPLE = fileURLToPath(new URL('../examples/webhook/handler.mjs', import.meta.url))
 const VARIABLES = ['WEBHOOK_URL', 'WEBHOOK_PROBE_URL', 'WEBHOOK_PROBE_METHOD', 'WEBHOOK_AUTHORIZATION']
@@ -214,6 +216,19 @@ describe('the webhook example against a real HTTP server', () => {
       assert.equal(err.variable, variable)
       assert.match(err.message, says)
     }
+  })
+})
+
+describe("the webhook example's image", () => {
+  it('builds on the service image of this version, copies the handler and points HANDLER at the copy', () => {
+    const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+    const [stage, ...more] = stages(parseDockerfile(readFileSync(new URL('../examples/webhook/Dockerfile', import.meta.url), 'utf8')))
+    assert.equal(more.length, 0)
+    assert.equal(stage!.image, `amo-consumer:${version}`)
+    const copies = stage!.instructions.filter((i) => i.keyword === 'COPY').map((i) => i.args)
+    assert.deepEqual(copies, ['handler.mjs /app/handlers/webhook.mjs'])
+    assert.equal(envOf(stage!).get('HANDLER'), '/app/handlers/webhook.mjs')
+    assert.ok(!stage!.instructions.some((i) => i.keyword === 'USER'), 'the base image user (1000:1000) is kept')
   })
 })
 
