@@ -14,12 +14,15 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, type Registry } from 
 import { COMMIT_MODES, type CommitMode } from './config/schema.ts'
 
 /** Why a committed message was not processed successfully (consumer_messages_lost_total). */
-export type LossReason = 'handler_failed' | 'handler_timeout' | 'undecodable' | 'shutdown' | 'commit_written'
-export const LOSS_REASONS: readonly LossReason[] = ['handler_failed', 'handler_timeout', 'undecodable', 'shutdown', 'commit_written']
+export type LossReason = 'handler_failed' | 'handler_timeout' | 'undecodable' | 'shutdown' | 'commit_written' | 'revoked'
+export const LOSS_REASONS: readonly LossReason[] = ['handler_failed', 'handler_timeout', 'undecodable', 'shutdown', 'commit_written', 'revoked']
 
 /** Why a message was never handed to the handler (consumer_messages_skipped_total). */
-export type SkipReason = 'undecodable' | 'dropped_at_shutdown'
-export const SKIP_REASONS: readonly SkipReason[] = ['undecodable', 'dropped_at_shutdown']
+export type SkipReason = 'undecodable' | 'dropped_at_shutdown' | 'revoked'
+export const SKIP_REASONS: readonly SkipReason[] = ['undecodable', 'dropped_at_shutdown', 'revoked']
+
+/** The circuit breaker's states (consumer_breaker_state{state}); src/consumer/breaker.ts. */
+export const BREAKER_STATE_LABELS = ['closed', 'open', 'half_open'] as const
 
 export const PROCESSED_STATUSES = ['ok', 'failed'] as const
 export const DEAD_LETTER_RESULTS = ['sent', 'failed', 'dropped'] as const
@@ -135,6 +138,58 @@ export function createMetrics(registry: Registry, opts: MetricsOptions = {}) {
 
   const inFlightSource = { read: (): number => 0 }
 
+  // The circuit breaker (src/consumer/breaker.ts). Time spent open is counted as it passes, so a
+  // long outage shows in rate() before the breaker closes.
+  const breakerState = new Gauge({
+    name: 'consumer_breaker_state',
+    help: 'The circuit breaker around the handler: 1 for its current state (closed, open, half_open), 0 for the others',
+    labelNames: ['state'] as const,
+    registers,
+  })
+  for (const state of BREAKER_STATE_LABELS) breakerState.set({ state }, state === 'closed' ? 1 : 0)
+  const breakerOpened = new Counter({
+    name: 'consumer_breaker_opened_total',
+    help: 'Times the circuit breaker opened: the handler\'s downstream failed BREAKER_THRESHOLD times in a row',
+    registers,
+  })
+  let openAccountedTo = 0 // ms up to which open time is counted; 0 while closed
+  const flushOpen = (): void => {
+    if (openAccountedTo === 0) return
+    const now = Date.now()
+    breakerOpenSeconds.inc((now - openAccountedTo) / 1000)
+    openAccountedTo = now
+  }
+  const breakerOpenSeconds: Counter = new Counter({
+    name: 'consumer_breaker_open_seconds_total',
+    help: 'Seconds the circuit breaker spent open or half-open (consumption paused)',
+    registers,
+    collect() {
+      flushOpen()
+    },
+  })
+  const breakerProbes = new Counter({
+    name: 'consumer_breaker_probes_total',
+    help: 'Probes of the handler\'s downstream while the circuit breaker was open, by result (ok, failed)',
+    labelNames: ['result'] as const,
+    registers,
+  })
+  for (const result of ['ok', 'failed']) breakerProbes.inc({ result }, 0)
+  const breaker = {
+    setState(state: (typeof BREAKER_STATE_LABELS)[number]): void {
+      for (const s of BREAKER_STATE_LABELS) breakerState.set({ state: s }, s === state ? 1 : 0)
+      if (state === 'closed') {
+        flushOpen()
+        openAccountedTo = 0
+      } else if (openAccountedTo === 0) openAccountedTo = Date.now()
+    },
+    opened(): void {
+      breakerOpened.inc()
+    },
+    probed(ok: boolean): void {
+      breakerProbes.inc({ result: ok ? 'ok' : 'failed' })
+    },
+  }
+
   const info = buildInfo()
   const build = new Gauge({
     name: 'consumer_build_info',
@@ -188,6 +243,12 @@ export function createMetrics(registry: Registry, opts: MetricsOptions = {}) {
       },
     }),
     inDoubt,
+    breaker,
+    callsDelayed: new Counter({
+      name: 'consumer_handler_calls_delayed_total',
+      help: 'Handler calls that waited for MAX_CALLS_PER_SECOND (the rate limit) before they started',
+      registers,
+    }),
     lag: new Gauge({
       name: 'consumer_lag',
       help: 'Messages in the partition after the next one to process (high watermark - position)',
@@ -211,6 +272,9 @@ export function createMetrics(registry: Registry, opts: MetricsOptions = {}) {
 }
 
 export type Metrics = ReturnType<typeof createMetrics>
+
+/** What the circuit breaker reports (consumer_breaker_*). */
+export type BreakerMetrics = Metrics['breaker']
 
 /** A counter child of one partition. */
 export interface PartitionCounter {

@@ -10,6 +10,7 @@ import { describe, it } from 'node:test'
 import { pino } from 'pino'
 import { Registry } from 'prom-client'
 import { CommitGate } from '../src/consumer/at-most-once.ts'
+import { ALWAYS_CLOSED } from '../src/consumer/breaker.ts'
 import { createBatch } from '../src/consumer/batch.ts'
 import { COMMIT_MODE_BEHAVIOUR } from '../src/consumer/commit-modes.ts'
 import type { CommitTransport } from '../src/consumer/committer.ts'
@@ -36,7 +37,7 @@ describe('commit gate', () => {
     const b = createBatch(
       { batch: { topic: 't', partition: 0, messages: batch, highWatermark: '15' }, resolveOffset: () => undefined, heartbeat: async () => undefined, isRunning: () => active() },
       state,
-      { window: o.window, ordering: 'partition', limiter: new InFlightLimiter(10), deadline, stopping: () => false, dropped: () => undefined, log },
+      { window: o.window, ordering: 'partition', limiter: new InFlightLimiter(10), deadline, breaker: ALWAYS_CLOSED, stopping: () => false, dropped: () => undefined, log },
     )
     const gate = new CommitGate(b, 0, runner)
     return { gate, state, m, handled, setActive: (f: () => boolean) => (active = f) }

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { Registry } from 'prom-client'
+import { ALWAYS_CLOSED } from '../src/consumer/breaker.ts'
 import { createBatch, HEARTBEAT_CHECK_MS, type BatchSource } from '../src/consumer/batch.ts'
 import { COMMIT_MODE_BEHAVIOUR } from '../src/consumer/commit-modes.ts'
 import { InFlightLimiter } from '../src/consumer/in-flight.ts'
@@ -25,7 +26,7 @@ function setup(source: Partial<BatchSource> = {}, stopping = () => false) {
       ...source,
     },
     state,
-    { window: 5, ordering: 'key', limiter: new InFlightLimiter(3), deadline: new AbortController().signal, stopping, dropped: (_p, m) => void dropped.push(m.offset), log },
+    { window: 5, ordering: 'key', limiter: new InFlightLimiter(3), deadline: new AbortController().signal, breaker: ALWAYS_CLOSED, stopping, dropped: (_p, m) => void dropped.push(m.offset), log },
   )
   return { b, state, resolved, dropped, lines }
 }

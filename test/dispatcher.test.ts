@@ -8,8 +8,12 @@
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { Registry } from 'prom-client'
+import { CircuitBreaker } from '../src/consumer/breaker.ts'
 import { InFlightLimiter } from '../src/consumer/in-flight.ts'
-import { messages, runBatch, type Call } from './support/fake-batch.ts'
+import { createMetrics } from '../src/metrics.ts'
+import { fakePartition, FakeCoordinator, messages, runBatch, sleep, type Call } from './support/fake-batch.ts'
+import { memoryLog } from './support/memory-log.ts'
 
 /** The checks every run makes: the rule, no duplicate, the window bound. */
 function assertAtMostOnce(calls: Call[], window: number): void {
@@ -143,3 +147,104 @@ describe('dispatcher', () => {
     })
   }
 })
+
+describe('dispatcher and the circuit breaker', () => {
+  const breaker = (o: { threshold: number; backoffMs?: number; probe?: () => Promise<void> }) => {
+    const m = createMetrics(new Registry(), { defaultMetrics: false, commitMode: 'sync' })
+    return new CircuitBreaker({ threshold: o.threshold, backoffMs: o.backoffMs ?? 60_000, backoffMaxMs: 60_000, probe: o.probe, held: () => 0, log: memoryLog().log, metrics: m.breaker })
+  }
+  const until = async (f: () => boolean, ms = 5000) => {
+    for (const end = Date.now() + ms; !f(); ) {
+      assert.ok(Date.now() < end, 'timed out')
+      await sleep(5)
+    }
+  }
+
+  for (const ordering of ['partition', 'key', 'unordered'] as const) {
+    it(`${ordering}: once open, nothing more starts and nothing more is committed; the covered rest is held, at risk, not dropped; the batch resolves only its finished prefix`, async () => {
+      const b = breaker({ threshold: 3 })
+      const coordinator = new FakeCoordinator()
+      const p = fakePartition(coordinator)
+      let openedAt = -1
+      b.onChange((s) => {
+        if (s === 'open') openedAt = coordinator.sent.length
+      })
+      const r = await runBatch(messages(keys(60, 7)), { ordering, window: 10, handlerMs: () => 1, fails: (o) => o >= 5, breaker: b, coordinator, partition: p })
+      assert.equal(b.state, 'open')
+      assertAtMostOnce(r.calls, 10)
+      assert.ok(openedAt >= 0)
+      assert.equal(coordinator.sent.length, openedAt, `no commit sent after it opened: ${coordinator.sent.join(' ')}`)
+      const covered = coordinator.acked.get(0)!
+      const held = covered - r.calls.length
+      assert.ok(r.calls.length <= 5 + 3 + 10, `${r.calls.length} calls: the failures that opened it plus the calls in flight then`)
+      assert.ok(held > 0, 'something is held')
+      assert.equal(p.state.atRisk.count, held, 'every held message is at risk')
+      assert.equal(r.atRiskAfter, held, 'and the gauge says so')
+      assert.deepEqual(r.dropped, [], 'held is not dropped')
+      assert.equal(r.calls.filter((c) => c.breakerAtStart === 'open').length, 0, 'nothing started while open')
+      if (ordering === 'partition') {
+        assert.deepEqual(r.resolved, [String(r.calls.length - 1)], 'the finished prefix only')
+        assert.equal(p.state.next, r.calls.length)
+      }
+    })
+  }
+
+  it('closed again (the probe succeeded), the next fetch runs the held messages first, without committing them again, then the rest', async () => {
+    let up = false
+    const b = breaker({ threshold: 3, backoffMs: 20, probe: async () => {
+      if (!up) throw new Error('down')
+    } })
+    const coordinator = new FakeCoordinator()
+    const p = fakePartition(coordinator)
+    const batch = messages(Array(40).fill('k'))
+    const first = await runBatch(batch, { ordering: 'partition', window: 10, handlerMs: () => 1, fails: (o) => o >= 4 && !up, breaker: b, coordinator, partition: p })
+    const next = p.state.next
+    const held = p.state.atRisk.count
+    assert.ok(held > 0)
+    const sentBefore = coordinator.sent.length
+    up = true
+    await until(() => b.closed)
+    // kafkajs fetches again from the resolved offset: the held messages are the first of the batch.
+    const second = await runBatch(batch.slice(next), { ordering: 'partition', window: 10, handlerMs: () => 1, breaker: b, coordinator, partition: p })
+    assert.deepEqual(second.calls.slice(0, held).map((c) => c.offset), Array.from({ length: held }, (_, i) => next + i), 'the held messages first, in order')
+    assertAtMostOnce([...first.calls, ...second.calls], 10)
+    assert.ok(coordinator.sent.slice(sentBefore).every((t) => t > next + held), 'no commit repeats the held window')
+    assert.equal(first.calls.length + second.calls.length, 40, 'every message once')
+    assert.equal(p.state.atRisk.count, 0)
+  })
+
+  it('half-open (no probe): exactly one trial call in the process; while it runs the other batches wait; its success lets everyone go on', async () => {
+    const b = breaker({ threshold: 2, backoffMs: 30 })
+    const coordinator = new FakeCoordinator()
+    const parts = [fakePartition(coordinator, 0), fakePartition(coordinator, 1)]
+    let down = true
+    const fails = () => down
+    await runBatch(messages(Array(20).fill('k')), { ordering: 'partition', window: 5, handlerMs: () => 1, fails, breaker: b, coordinator, partition: parts[0]! })
+    assert.equal(b.state, 'open')
+    down = false
+    await until(() => b.state === 'half_open')
+    const runs = await Promise.all(
+      parts.map((part) => runBatch(messages(Array(20).fill('k')).slice(Math.max(0, part.state.next)), { ordering: 'partition', window: 5, handlerMs: () => 20, breaker: b, coordinator, partition: part })),
+    )
+    const trial = runs.flatMap((r) => r.calls).filter((c) => c.breakerAtStart === 'half_open')
+    assert.equal(trial.length, 1, 'one trial')
+    assert.equal(b.state, 'closed')
+    for (const r of runs) assertAtMostOnce(r.calls, 5)
+  })
+
+  it('a batch that can no longer wait for the trial (shutdown or a rebalance) returns, its covered messages held', async () => {
+    const b = breaker({ threshold: 1, backoffMs: 10 })
+    const coordinator = new FakeCoordinator()
+    const p = fakePartition(coordinator)
+    await runBatch(messages(Array(10).fill('k')), { ordering: 'partition', window: 5, handlerMs: () => 1, fails: () => true, breaker: b, coordinator, partition: p })
+    await until(() => b.state === 'half_open')
+    assert.equal(b.admit(), true) // the trial is taken elsewhere
+    let running = true
+    setTimeout(() => (running = false), 50)
+    const r = await runBatch(messages(Array(10).fill('k')).slice(p.state.next), { ordering: 'partition', window: 5, handlerMs: () => 1, breaker: b, coordinator, partition: p, isRunning: () => running })
+    assert.equal(r.calls.length, 0, 'nothing started without the trial')
+    assert.ok(p.state.atRisk.count > 0, 'still held')
+    assert.deepEqual(r.dropped, [])
+  })
+})
+

@@ -498,7 +498,7 @@ describe('a real Prometheus server scraping the service', () => {
   it('the loss counters read 0, as a value', async () => {
     const lost = await query('consumer_messages_lost_total')
     assert.equal(lost.status, 'success')
-    assert.deepEqual(lost.data.result.map((s) => s.metric.reason).sort(), ['commit_written', 'handler_failed', 'handler_timeout', 'shutdown', 'undecodable'])
+    assert.deepEqual(lost.data.result.map((s) => s.metric.reason).sort(), ['commit_written', 'handler_failed', 'handler_timeout', 'revoked', 'shutdown', 'undecodable'])
     for (const s of lost.data.result) assert.equal(s.value[1], '0', `lost{reason="${s.metric.reason}"}`)
     const inDoubt = await query('increase(consumer_messages_in_doubt_total[1h])')
     assert.equal(inDoubt.data.result.length, 1, 'the in-doubt counter is a value too')
@@ -506,7 +506,7 @@ describe('a real Prometheus server scraping the service', () => {
     // The query that answered "no data" on a healthy service before the series started at 0.
     for (const expr of ['increase(consumer_messages_lost_total[1h])', 'sum by (reason) (increase(consumer_messages_lost_total[1h]))']) {
       const increase = await query(expr)
-      assert.equal(increase.data.result.length, 5, expr)
+      assert.equal(increase.data.result.length, 6, expr)
       for (const s of increase.data.result) assert.equal(Number(s.value[1]), 0, `${expr}: reason="${s.metric.reason}"`)
     }
   })

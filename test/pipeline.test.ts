@@ -24,6 +24,7 @@ import { Registry } from 'prom-client'
 import { MockCluster } from '../harness/brokers/mock-cluster.ts'
 import { produce } from '../harness/kafka-tools.ts'
 import { createMetrics } from '../src/metrics.ts'
+import { ALWAYS_CLOSED } from '../src/consumer/breaker.ts'
 import { createBatch } from '../src/consumer/batch.ts'
 import { CommitBatcher } from '../src/consumer/commit-batcher.ts'
 import { InFlightLimiter } from '../src/consumer/in-flight.ts'
@@ -133,6 +134,7 @@ describe('pipelined at-most-once commits against the mock broker (+5 ms RTT)', (
         ordering: 'partition',
         limiter,
         deadline,
+        breaker: ALWAYS_CLOSED,
         stopping: () => false,
         dropped: (_p, m) => void drops.push(`${key}@${m.offset}`),
         log,

@@ -12,6 +12,7 @@ describe('shutdown', () => {
     deadline: new AbortController(),
     stopFetching: () => {},
     inFlight: () => [],
+    countHeld: () => {},
     finalCommit: async () => true,
     closeClients: async () => ({ left: true }),
     abandoned: () => 0,
@@ -26,6 +27,7 @@ describe('shutdown', () => {
       parts({
         stopFetching: () => void steps.push('stop'),
         inFlight: () => [batch.then(() => void steps.push('drained'))],
+        countHeld: () => void steps.push('held counted'),
         finalCommit: async () => (steps.push('final commit'), true),
         closeClients: async (leaveMs, othersMs) => {
           steps.push(`close ${leaveMs > 0} ${othersMs > 0}`)
@@ -37,7 +39,7 @@ describe('shutdown', () => {
     assert.deepEqual(steps, ['stop'], 'nothing after stop while a batch is in flight')
     release()
     const r = await done
-    assert.deepEqual(steps, ['stop', 'drained', 'final commit', 'close true true'])
+    assert.deepEqual(steps, ['stop', 'drained', 'held counted', 'final commit', 'close true true'])
     assert.equal(r.clean, true)
   })
 

@@ -29,6 +29,10 @@ export interface ServiceConfig {
   /** sync: which messages of a partition may run at once (docs/design.md, "Ordering"). */
   ordering: Ordering
   maxInFlight: number
+  /** MAX_CALLS_PER_SECOND; 0: no rate limit. */
+  maxCallsPerSecond: number
+  /** The circuit breaker (BREAKER_*), or undefined when BREAKER_THRESHOLD=0. */
+  breaker: { threshold: number; backoffMs: number; backoffMaxMs: number } | undefined
   autoCommitIntervalMs: number
   /** `all`: every partition this instance is assigned. */
   partitionConcurrency: number | 'all'
@@ -64,6 +68,12 @@ export function toServiceConfig(env: EnvConfig): ServiceConfig {
       `invalid configuration: ORDERING=${env.ORDERING} needs COMMIT_MODE=sync (COMMIT_MODE=${env.COMMIT_MODE} processes each partition in order)`,
     )
   }
+  if (env.BREAKER_BACKOFF_MAX_MS < env.BREAKER_BACKOFF_MS) {
+    throw new ConfigError(
+      'BREAKER_BACKOFF_MAX_MS',
+      `invalid configuration: BREAKER_BACKOFF_MAX_MS=${env.BREAKER_BACKOFF_MAX_MS} must be at least BREAKER_BACKOFF_MS=${env.BREAKER_BACKOFF_MS}`,
+    )
+  }
   return {
     brokers: splitList(env.KAFKA_BROKERS),
     topics: [...new Set(splitList(env.KAFKA_TOPICS))],
@@ -85,6 +95,9 @@ export function toServiceConfig(env: EnvConfig): ServiceConfig {
     commitWindow: env.COMMIT_WINDOW,
     ordering: env.ORDERING,
     maxInFlight: env.MAX_IN_FLIGHT,
+    maxCallsPerSecond: env.MAX_CALLS_PER_SECOND,
+    breaker:
+      env.BREAKER_THRESHOLD === 0 ? undefined : { threshold: env.BREAKER_THRESHOLD, backoffMs: env.BREAKER_BACKOFF_MS, backoffMaxMs: env.BREAKER_BACKOFF_MAX_MS },
     autoCommitIntervalMs: env.AUTO_COMMIT_INTERVAL_MS,
     partitionConcurrency: env.PARTITION_CONCURRENCY.trim() === 'all' ? 'all' : Number(env.PARTITION_CONCURRENCY),
     handler: env.HANDLER,

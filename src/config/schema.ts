@@ -76,6 +76,22 @@ export const configSchema = {
       description: 'sync: partition (one message of a partition at a time), key (same key in order, different keys concurrently) or unordered',
     },
     MAX_IN_FLIGHT: { ...positiveInt(100, 100_000), description: 'handler calls in flight in the whole process, across partitions' },
+    MAX_CALLS_PER_SECOND: {
+      type: 'number',
+      minimum: 0,
+      maximum: 1_000_000,
+      default: 0,
+      description: 'handler calls started per second in the whole process, evenly spaced (0: no limit)',
+    },
+    BREAKER_THRESHOLD: {
+      type: 'integer',
+      minimum: 0,
+      maximum: 1_000_000,
+      default: 5,
+      description: 'failed or timed-out handler calls in a row that open the circuit breaker: consumption pauses until the downstream is back (0: no breaker)',
+    },
+    BREAKER_BACKOFF_MS: { ...positiveInt(1000), minimum: 10, description: 'the first wait before the breaker probes the downstream (or lets one trial call through); doubles each time' },
+    BREAKER_BACKOFF_MAX_MS: { ...positiveInt(10000), minimum: 10, description: 'the longest wait between two probes (or trials) of the open breaker' },
     AUTO_COMMIT_INTERVAL_MS: { ...positiveInt(5000), description: 'auto mode commit interval' },
     PARTITION_CONCURRENCY: {
       type: 'string',
@@ -163,6 +179,10 @@ export interface EnvConfig {
   COMMIT_WINDOW: number
   ORDERING: Ordering
   MAX_IN_FLIGHT: number
+  MAX_CALLS_PER_SECOND: number
+  BREAKER_THRESHOLD: number
+  BREAKER_BACKOFF_MS: number
+  BREAKER_BACKOFF_MAX_MS: number
   AUTO_COMMIT_INTERVAL_MS: number
   PARTITION_CONCURRENCY: string
   HANDLER: string

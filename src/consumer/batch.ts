@@ -8,6 +8,7 @@
 import type { KafkaMessage } from 'kafkajs'
 import type { Logger } from 'pino'
 import type { Ordering } from '../config/schema.ts'
+import type { Admission } from './breaker.ts'
 import { isRebalanceError } from './commit-errors.ts'
 import type { InFlightLimiter } from './in-flight.ts'
 import type { PartitionState } from './partitions.ts'
@@ -38,6 +39,8 @@ export interface BatchParts {
   limiter: InFlightLimiter
   /** Aborted at the shutdown deadline. */
   deadline: AbortSignal
+  /** The circuit breaker: while it is not closed, nothing new is started or committed (breaker.ts). */
+  breaker: Admission
   /** Shutdown began: nothing new is committed or started. */
   stopping(): boolean
   /** A committed message was dropped at the shutdown deadline, never handed over (counted and logged there). */
@@ -54,6 +57,7 @@ export class Batch {
   readonly ordering: Ordering
   readonly limiter: InFlightLimiter
   readonly deadline: AbortSignal
+  readonly breaker: Admission
   /** A rebalance error a heartbeat surfaced: handed to kafkajs when the batch returns. */
   rebalance: unknown = undefined
   private lastBeat = Date.now()
@@ -73,6 +77,7 @@ export class Batch {
     this.ordering = parts.ordering
     this.limiter = parts.limiter
     this.deadline = parts.deadline
+    this.breaker = parts.breaker
   }
 
   /**

@@ -19,11 +19,17 @@
  *    has finished (or was abandoned), so a partition is never given up with a call of it running
  *    (kafkajs rejoins only after every batch of its fetch returned) and a key never runs on two
  *    members at once.
+ *  - The circuit breaker (breaker.ts): while it is open nothing starts and no window is sent; the
+ *    batch returns once its running calls finished, leaving the covered rest HELD (committed, at
+ *    risk, resolved for kafkajs only up to the finished prefix: fetched again when the breaker
+ *    closes, and then the first to run). Half-open: one trial call in the whole process; the
+ *    batch waits, offering heartbeats, for the trial's outcome.
  *
  * A synchronous handler (one that returns without a promise) costs no await per message: the
  * covered messages run back to back, and an early window is sent from inside that run.
  */
 import type { Batch } from './batch.ts'
+import { HEARTBEAT_CHECK_MS } from './batch.ts'
 import type { CommitGate } from './at-most-once.ts'
 import { shardsFor } from './shards.ts'
 import { windowDue } from './window-policy.ts'
@@ -41,7 +47,7 @@ export interface Dispatched {
 
 /** Hand messages[start, n) of the batch to the handler as the rule, the ordering and the cap allow. */
 export async function dispatch(b: Batch, gate: CommitGate, start: number): Promise<Dispatched> {
-  const { messages, limiter, deadline, state: p } = b
+  const { messages, limiter, deadline, state: p, breaker } = b
   const n = messages.length
   const shards = shardsFor(b.ordering, messages)
   const status = new Uint8Array(n)
@@ -107,11 +113,12 @@ export async function dispatch(b: Batch, gate: CommitGate, start: number): Promi
     })
   }
 
-  /** The window policy, asked with this batch's counts; never past the deadline. */
+  /** The window policy, asked with this batch's counts; never past the deadline, nor while the breaker says no. */
   const sendDue = (): boolean =>
     !deadline.aborted &&
     windowDue({ room: gate.room(low), window: b.window, queued: shards.queued, running, perMessageMs: p.perMessageMs, rttMs: p.committer.rttMs }) &&
-    gate.canSend
+    gate.canSend &&
+    (breaker.closed || breaker.maySend())
 
   const pause = async (what: Promise<unknown>): Promise<void> => {
     p.atRisk.flush()
@@ -119,6 +126,8 @@ export async function dispatch(b: Batch, gate: CommitGate, start: number): Promi
   }
 
   deadline.addEventListener('abort', signal)
+  const unlisten = breaker.onChange(signal)
+  let parked: NodeJS.Timeout | undefined
   try {
     for (;;) {
       // Route what the acknowledged commit covers now.
@@ -126,9 +135,14 @@ export async function dispatch(b: Batch, gate: CommitGate, start: number): Promi
 
       // Start what may start: its shard free and a slot free. Nothing new past the shutdown deadline.
       while (shards.ready > 0 && !deadline.aborted) {
+        if (breaker.state === 'open') break // held
         if (granted > 0) granted--
         else if (!limiter.tryAcquire()) {
           askSlot()
+          break
+        }
+        if (!breaker.closed && !breaker.admit()) {
+          limiter.release() // half-open, the trial taken elsewhere: held
           break
         }
         begin(shards.take())
@@ -147,6 +161,11 @@ export async function dispatch(b: Batch, gate: CommitGate, start: number): Promi
       if (low >= n) break
 
       if (sendDue()) void gate.send(low).then(signal)
+      if (!breaker.closed && running === 0) {
+        // Held: the breaker is open, or this batch can no longer wait for the trial (shutdown, a
+        // rebalance, the deadline). What is covered stays committed and at risk.
+        if (breaker.state === 'open' || !b.active() || deadline.aborted) break
+      }
       if (running === 0 && shards.queued === 0 && low >= gate.covered && !gate.busy) {
         // Everything covered is finished and no new window can be sent (a failed commit, shutdown,
         // revocation or the deadline): the rest is fetched again.
@@ -159,9 +178,14 @@ export async function dispatch(b: Batch, gate: CommitGate, start: number): Promi
         await pause(beating)
         continue
       }
+      // Waiting for the half-open breaker's trial: wake to offer heartbeats meanwhile.
+      if (!breaker.closed) parked = setTimeout(signal, HEARTBEAT_CHECK_MS)
       await pause(new Promise<void>((resolve) => (wake = resolve)))
+      clearTimeout(parked)
     }
   } finally {
+    clearTimeout(parked)
+    unlisten()
     deadline.removeEventListener('abort', signal)
     // A slot granted but not used goes back (or on to the next waiter).
     returned = true

@@ -39,17 +39,32 @@ export interface PartitionListener {
  */
 export class AtRisk {
   private unflushed = 0
+  private n = 0
   constructor(private readonly gauge: PartitionMetrics['atRisk']) {}
+
+  /** Committed and not yet processed, now (the gauge may lag by the decrements not flushed). */
+  get count(): number {
+    return this.n
+  }
 
   /** An acknowledged commit covers `n` more messages. */
   covered(n: number): void {
     this.flush()
+    this.n += n
     this.gauge.inc(n)
   }
 
   /** One message left the at-risk set (processed, or dropped and counted). */
   finished(): void {
+    this.n--
     this.unflushed++
+  }
+
+  /** All of them left it at once (lost, and counted by the caller). */
+  clear(): void {
+    this.n = 0
+    this.unflushed = 0
+    this.gauge.set(0)
   }
 
   flush(): void {
@@ -88,6 +103,27 @@ export class PartitionState {
   /** Lag: the high watermark minus the next offset to process. */
   setLag(highWatermark: string): void {
     this.metrics.lag.set(Math.max(0, Number(highWatermark) - this.next))
+  }
+
+  /**
+   * Committed messages that will never be processed here, with no batch of the partition running:
+   * held by the circuit breaker when a new generation of the group began (`revoked`: kafkajs then
+   * fetches from the committed offset, past them) or when shutdown came (`shutdown`). Counted lost
+   * and skipped, one warn line with their offsets; returns how many.
+   */
+  loseHeld(reason: 'revoked' | 'shutdown', log: Logger): number {
+    const n = this.atRisk.count
+    if (n <= 0) return 0
+    this.metrics.lost(reason, n)
+    this.metrics.skipped(reason === 'revoked' ? 'revoked' : 'dropped_at_shutdown', n)
+    log.warn(
+      { topic: this.topic, partition: this.partition, fromOffset: this.next, toOffset: this.committer.acked - 1, count: n, lost: true, reason },
+      reason === 'revoked'
+        ? 'committed messages held while the circuit breaker was open are lost: the group rebalanced, and the partition resumes from its committed offset'
+        : 'committed messages held while the circuit breaker was open are lost: shutdown came before the downstream was back',
+    )
+    this.atRisk.clear()
+    return n
   }
 }
 
@@ -138,6 +174,9 @@ export class Partitions {
    * PartitionMetrics). Then the listeners hear of it.
    */
   joined(memberId: string, assignment: Assignment): void {
+    // A new generation: kafkajs fetches every partition from its committed offset again, so what
+    // was committed here and not processed (held by the circuit breaker) never will be.
+    for (const p of this.states.values()) p.loseHeld('revoked', this.parts.log)
     const mine = new Set<string>()
     for (const [topic, partitions] of Object.entries(assignment)) {
       for (const partition of partitions) mine.add(this.get(topic, partition).key)

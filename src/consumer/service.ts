@@ -9,6 +9,7 @@
  *   batch.ts            each fetched batch, handed to the object of its commit mode
  *                       (commit-modes.ts: the commit gate and the dispatcher for sync, the ungated
  *                       path for async and auto)
+ *   breaker.ts          the circuit breaker: pauses fetching while the handler's downstream is down
  *   shutdown.ts         the shutdown sequence; final-commit.ts its final commit
  *
  * kafkajs events: GROUP_JOIN (a generation joined: the partitions' owner is told, readiness on),
@@ -19,11 +20,12 @@ import type { EachBatchPayload, Kafka } from 'kafkajs'
 import type { Logger } from 'pino'
 import type { ServiceConfig } from '../config/load.ts'
 import { createDecoder } from '../message/decode.ts'
-import type { Handler } from '../message/handler.ts'
+import type { HandlerModule, Probe } from '../message/handler.ts'
 import { MessageRunner, type ProcessDeps } from '../message/process.ts'
 import type { Metrics } from '../metrics.ts'
 import { markFetched } from '../tracing/fetched.ts'
 import { createBatch, type BatchParts } from './batch.ts'
+import { ALWAYS_CLOSED, CircuitBreaker, type BreakerState } from './breaker.ts'
 import { ConsumerClients } from './clients.ts'
 import { CommitBatcher } from './commit-batcher.ts'
 import { isRebalanceError } from './commit-errors.ts'
@@ -41,6 +43,25 @@ export type { ConsumerState, ShutdownResult }
 
 /** Fetch long-poll: also bounds how long leaving the group waits for an idle fetch. */
 const MAX_WAIT_MS = 500
+/** The probe's time limit when HANDLER_TIMEOUT_MS=0 (no limit for handlers). */
+const PROBE_TIMEOUT_MS = 30_000
+
+/**
+ * The handler module's probe as the breaker calls it: with a signal that fires at the time limit
+ * (HANDLER_TIMEOUT_MS) or at shutdown, and not waited for past it even if it ignores the signal.
+ */
+function boundedProbe(probe: Probe, timeoutMs: number, stop: AbortSignal, log: Logger): () => Promise<void> {
+  return async () => {
+    const signal = AbortSignal.any([AbortSignal.timeout(timeoutMs), stop])
+    const gaveUp = new Promise<never>((_resolve, reject) => {
+      const fail = () => reject(signal.reason instanceof Error ? signal.reason : new Error('probe aborted'))
+      if (signal.aborted) fail()
+      else signal.addEventListener('abort', fail, { once: true })
+    })
+    gaveUp.catch(() => undefined)
+    await Promise.race([Promise.resolve().then(() => probe({ signal, log })), gaveUp])
+  }
+}
 
 export class ConsumerService {
   private readonly clients: ConsumerClients
@@ -51,6 +72,8 @@ export class ConsumerService {
   private readonly mode: CommitModeBehaviour
   /** sync mode: the commits in doubt, resolved on the next fetch or before a partition changes owner. */
   private readonly ledger: LossLedger | undefined
+  /** The circuit breaker around the handler (undefined: BREAKER_THRESHOLD=0). */
+  private readonly breaker: CircuitBreaker | undefined
   private readonly batchParts: BatchParts
   /** What every partition's message runner shares (its metrics are the partition's). */
   private readonly runnerDeps: Omit<ProcessDeps, 'metrics'>
@@ -69,7 +92,7 @@ export class ConsumerService {
 
   constructor(
     private readonly config: ServiceConfig,
-    handler: Handler,
+    module: HandlerModule,
     private readonly metrics: Metrics,
     private readonly log: Logger,
     kafka?: Kafka,
@@ -105,20 +128,31 @@ export class ConsumerService {
       this.ledger = new LossLedger({ metrics, log, read: this.clients.reader.read, readBudgetMs: config.sessionTimeoutMs })
       this.partitions.listen(this.ledger)
     }
-    const limiter = new InFlightLimiter(config.maxInFlight)
+    if (config.breaker) {
+      this.breaker = new CircuitBreaker({
+        ...config.breaker,
+        probe: module.probe && boundedProbe(module.probe, config.handlerTimeoutMs || PROBE_TIMEOUT_MS, this.startAbort.signal, log),
+        held: () => [...this.partitions.all()].reduce((n, p) => n + p.atRisk.count, 0),
+        log,
+        metrics: metrics.breaker,
+      })
+      this.breaker.onChange((state) => this.followBreaker(state))
+    }
+    const limiter = new InFlightLimiter(config.maxInFlight, { perSecond: config.maxCallsPerSecond, onDelayed: () => metrics.callsDelayed.inc() })
     metrics.inFlightSource.read = () => limiter.count
     this.batchParts = {
       window: config.commitWindow,
       ordering: config.ordering,
       limiter,
       deadline: this.deadline.signal,
+      breaker: this.breaker ?? ALWAYS_CLOSED,
       stopping: () => this.healthState.stopping,
       dropped: (p, message) => this.unprocessed.dropped(p, message),
       log,
     }
     this.runnerDeps = {
       decode: createDecoder(config.valueFormat),
-      handler,
+      handler: module.handler,
       handlerTimeoutMs: config.handlerTimeoutMs,
       deadline: this.deadline.signal,
       log, // not a child logger: the lines carry topic, partition and offset themselves
@@ -126,8 +160,41 @@ export class ConsumerService {
       // A handler still running at the shutdown deadline is abandoned (process.ts logs it): a
       // committed message left unprocessed, which makes the shutdown not clean (exit 1).
       onAbandoned: () => this.unprocessed.abandoned(),
+      calls: this.breaker,
     }
     this.followEvents()
+  }
+
+  /** The circuit breaker's state, or undefined when there is none (BREAKER_THRESHOLD=0). */
+  get breakerState(): BreakerState | undefined {
+    return this.breaker?.state
+  }
+
+  /**
+   * The breaker opened: pause fetching (nothing new is fetched, so nothing new is committed).
+   * Half-open (no probe): fetch again, for the trial message. Closed: fetch again; the held
+   * messages come first (they are the first ones past each partition's resolved offset).
+   */
+  private followBreaker(state: BreakerState): void {
+    if (this.healthState.stopping) return
+    if (state === 'open') this.pauseFetching()
+    else this.resumeFetching()
+  }
+
+  private pauseFetching(): void {
+    try {
+      this.clients.consumer.pause(this.config.topics.map((topic) => ({ topic })))
+    } catch {
+      // not running yet: nothing to pause (each join pauses again while the breaker is open)
+    }
+  }
+
+  private resumeFetching(): void {
+    try {
+      this.clients.consumer.resume(this.config.topics.map((topic) => ({ topic })))
+    } catch {
+      // not running: nothing to resume
+    }
   }
 
   get state(): ConsumerState {
@@ -202,6 +269,7 @@ export class ConsumerService {
       this.rejoining = false
       if (this.joins++ > 0) this.metrics.rebalances.inc()
       this.partitions.joined(e.payload.memberId, e.payload.memberAssignment)
+      if (this.breaker?.state === 'open') this.pauseFetching() // a restarted consumer starts unpaused
       this.healthState.joined()
       this.log.info(
         { groupId: e.payload.groupId, memberId: e.payload.memberId, assignment: e.payload.memberAssignment, generation: this.joins },
@@ -251,6 +319,7 @@ export class ConsumerService {
     const p = this.partitions.get(batch.topic, batch.partition)
     this.partitions.fetched(p, batch.messages[0]?.offset)
     if (this.healthState.stopping || batch.messages.length === 0) return // not committed: fetched again later
+    if (this.breaker?.state === 'open') this.pauseFetching() // fetched before the pause took effect
     const work = this.runBatch(payload, p)
     this.activeBatches.add(work)
     try {
@@ -293,6 +362,7 @@ export class ConsumerService {
     const was = this.healthState.state
     this.healthState.stop()
     this.startAbort.abort()
+    this.breaker?.stop()
     if (was === 'idle') {
       // Never started (a start-up failure, or app.close() before ready): nothing to commit or leave.
       this.healthState.state = 'stopped'
@@ -312,14 +382,11 @@ export class ConsumerService {
         timeoutMs: this.config.shutdownTimeoutMs,
         log: this.log,
         deadline: this.deadline,
-        stopFetching: () => {
-          try {
-            this.clients.consumer.pause(this.config.topics.map((topic) => ({ topic })))
-          } catch {
-            // not running yet: nothing to pause
-          }
-        },
+        stopFetching: () => this.pauseFetching(),
         inFlight: () => [...this.activeBatches],
+        countHeld: () => {
+          for (const p of this.partitions.all()) this.unprocessed.held(p.loseHeld('shutdown', this.log))
+        },
         finalCommit: () => finalCommit(this.partitions.all(), this.mode, this.log, this.commits.usable),
         closeClients: (leaveMs, othersMs) => this.closeClients(leaveMs, othersMs),
         abandoned: () => this.unprocessed.count,

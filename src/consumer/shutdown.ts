@@ -45,6 +45,8 @@ export interface ShutdownParts {
   stopFetching: () => void
   /** The batches in flight now. */
   inFlight: () => Promise<unknown>[]
+  /** After the drain: count what stays committed and unprocessed with no batch to run it (held by the circuit breaker). */
+  countHeld: () => void
   /** Step 4; resolves false when the commit failed. */
   finalCommit: () => Promise<boolean>
   /**
@@ -67,6 +69,7 @@ export async function shutdownSequence(p: ShutdownParts): Promise<ShutdownResult
     const drained = Promise.allSettled(p.inFlight())
     await Promise.race([drained, onAbort(p.deadline.signal)])
     if (p.deadline.signal.aborted) settled = (await withTimeout(drained, AFTER_DEADLINE_MS)) !== undefined
+    p.countHeld()
     // A failed final commit leaves no committed message unprocessed (the caller logs what it costs:
     // async and auto may re-deliver, i.e. duplicate, what was processed since the last commit), so
     // it does not make the shutdown unclean.
@@ -128,6 +131,11 @@ export class Unprocessed {
   /** A handler call abandoned at the deadline (already logged and counted lost where it happened). */
   abandoned(): void {
     this.n++
+  }
+
+  /** `n` held messages that shutdown leaves unprocessed (logged and counted lost by PartitionState.loseHeld). */
+  held(n: number): void {
+    this.n += n
   }
 
   /** A committed message never handed over before the deadline: counted skipped and lost, one warn line. */

@@ -2,7 +2,9 @@
  * COMMIT_MODE=sync: one fetched batch of one partition. Builds the commit gate (the rule,
  * at-most-once.ts) with the partition's message runner, lets the dispatcher (dispatcher.ts) hand
  * the covered messages over, resolves the finished prefix for kafkajs, and logs and counts every
- * committed message that is dropped at the shutdown deadline: nothing silently disappears.
+ * committed message that is dropped at the shutdown deadline: nothing silently disappears. (Held
+ * messages, committed while the circuit breaker opened, stay at risk: partitions.ts loseHeld()
+ * counts them if they can no longer be processed here.)
  */
 import type { MessageRunner } from '../message/process.ts'
 import { CommitGate } from './at-most-once.ts'
@@ -22,10 +24,13 @@ export async function consumeBatchSync(b: Batch, runner: MessageRunner): Promise
 
   // A commit may still be in flight: if it is acknowledged, its messages are ours.
   await gate.settle()
-  // Committed but not processed: only possible past the shutdown deadline. Each one is logged
-  // and counted.
-  for (let k = end; k < gate.covered; k++) {
-    if (!finished(k)) b.drop(messages[k]!)
+  // Committed but not processed past the shutdown deadline: each one is logged and counted.
+  // (Otherwise what is committed and not processed is held by the circuit breaker: it stays at
+  // risk, and is fetched again from the resolved offset.)
+  if (b.deadline.aborted) {
+    for (let k = end; k < gate.covered; k++) {
+      if (!finished(k)) b.drop(messages[k]!)
+    }
   }
   p.atRisk.flush()
   p.setLag(b.highWatermark)

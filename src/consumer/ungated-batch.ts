@@ -8,12 +8,34 @@
  * auto:  kafkajs commits the processed position every AUTO_COMMIT_INTERVAL_MS: a crash
  *        re-delivers everything processed since the last commit (at-least-once in practice).
  *
- * Both process in offset order, one message at a time per partition, under MAX_IN_FLIGHT.
+ * Both process in offset order, one message at a time per partition, under MAX_IN_FLIGHT and the
+ * circuit breaker: while it is open the batch stops before the next message (nothing asked to be
+ * committed for it: it is fetched again later); half-open, one trial call in the process.
  * kafkajs' resolveOffset does 64-bit string arithmetic, so it is called once per run of messages
  * (at the end), not per message; only the highest one matters.
  */
 import type { MessageRunner } from '../message/process.ts'
-import type { Batch } from './batch.ts'
+import { HEARTBEAT_CHECK_MS, type Batch } from './batch.ts'
+
+/** Whether the next message may start: the breaker closed, or this one is the half-open trial; waits for the trial's outcome. */
+async function admitted(b: Batch): Promise<boolean> {
+  const { breaker } = b
+  while (!breaker.closed && !breaker.admit()) {
+    if (breaker.state === 'open' || !b.active() || b.deadline.aborted) return false
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, HEARTBEAT_CHECK_MS)
+      const unlisten = breaker.onChange(done)
+      function done(): void {
+        clearTimeout(timer)
+        unlisten()
+        resolve()
+      }
+    })
+    const beating = b.heartbeat()
+    if (beating) await beating
+  }
+  return true
+}
 
 /** Process the batch in order; `before`/`after` run around each message handed to the handler. */
 async function consumeUngated(b: Batch, runner: MessageRunner, before: (next: number) => void, after: (next: number) => void): Promise<void> {
@@ -26,6 +48,7 @@ async function consumeUngated(b: Batch, runner: MessageRunner, before: (next: nu
       continue
     }
     if (!b.active() || b.deadline.aborted) break
+    if (!b.breaker.closed && !(await admitted(b))) break
     before(offset + 1)
     if (!limiter.tryAcquire()) await limiter.acquire()
     let outcome

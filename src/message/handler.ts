@@ -3,7 +3,7 @@ import { isAbsolute, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import type { IHeaders } from 'kafkajs'
 import type { Logger } from 'pino'
-import { ErrorCode, HandlerLoadError } from '../errors.ts'
+import { ConfigError, ErrorCode, HandlerLoadError } from '../errors.ts'
 import { printable, type DecodedValue } from './decode.ts'
 
 /** What a handler receives: the message, decoded in VALUE_FORMAT. */
@@ -61,10 +61,20 @@ export function logHandler(message: ConsumedMessage, { log }: HandlerContext): v
 /** `noop`: does nothing (benchmarks, or when only the metrics matter). */
 export function noopHandler(): void {}
 
-/** Resolve HANDLER: `log`, `noop`, or a path to a module whose default export is the handler. */
-export async function loadHandler(spec: string, cwd = process.cwd()): Promise<Handler> {
-  if (spec === 'log') return logHandler
-  if (spec === 'noop') return noopHandler
+/** What HANDLER resolves to: the handler, and the module's probe when it exports one. */
+export interface HandlerModule {
+  handler: Handler
+  probe?: Probe | undefined
+}
+
+/**
+ * Resolve HANDLER: `log`, `noop`, or a path to a module whose default export is the handler (or
+ * `module.exports = fn`, or `export const handler`), and whose `probe` export, if any, checks its
+ * downstream (or `module.exports = { handler, probe }`).
+ */
+export async function loadHandler(spec: string, cwd = process.cwd()): Promise<HandlerModule> {
+  if (spec === 'log') return { handler: logHandler }
+  if (spec === 'noop') return { handler: noopHandler }
   const file = isAbsolute(spec) ? spec : resolve(cwd, spec)
   if (!existsSync(file)) {
     throw new HandlerLoadError(
@@ -76,6 +86,12 @@ export async function loadHandler(spec: string, cwd = process.cwd()): Promise<Ha
   try {
     mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>
   } catch (err) {
+    // A module that validates its own configuration at load (the examples do) names the variable:
+    // the fatal line names it too.
+    const own = err as { code?: unknown; variable?: unknown; message?: unknown }
+    if (own?.code === ErrorCode.CONFIG_INVALID && typeof own.variable === 'string') {
+      throw new ConfigError(own.variable, `invalid configuration: HANDLER=${JSON.stringify(spec)}: ${String(own.message)}`, { cause: err })
+    }
     throw new HandlerLoadError(
       ErrorCode.HANDLER_INVALID,
       `invalid configuration: HANDLER=${JSON.stringify(spec)}: the module failed to load: ${(err as Error).message}`,
@@ -92,5 +108,7 @@ export async function loadHandler(spec: string, cwd = process.cwd()): Promise<Ha
       `invalid configuration: HANDLER=${JSON.stringify(spec)}: the module's default export is not a function`,
     )
   }
-  return candidate as Handler
+  const def = mod.default as Record<string, unknown> | undefined
+  const probe = [mod.probe, typeof def === 'object' || typeof def === 'function' ? def?.probe : undefined].find((c) => typeof c === 'function')
+  return { handler: candidate as Handler, probe: probe as Probe | undefined }
 }

@@ -6,13 +6,26 @@
  */
 import type { KafkaMessage } from 'kafkajs'
 import type { Logger } from 'pino'
-import { ErrorCode, HandlerTimeoutError } from '../errors.ts'
+import { ErrorCode, HandlerTimeoutError, isMessageRejected } from '../errors.ts'
 import type { LossReason, PartitionMetrics } from '../metrics.ts'
 import { messageTracing, type MessageSpan } from '../tracing/message-span.ts'
 import type { DecodedValue } from './decode.ts'
 import type { ConsumedMessage, Handler, HandlerContext } from './handler.ts'
 
-export type Outcome = 'ok' | 'failed' | 'skipped' | 'abandoned'
+/**
+ * How one message ended: `ok`; `failed` (the handler threw or timed out: the downstream's fault,
+ * as far as anyone can tell); `rejected` (the handler said the message itself is at fault:
+ * MessageRejectedError); `skipped` (undecodable, never handed over); `abandoned` (the shutdown
+ * deadline passed while the handler ran).
+ */
+export type Outcome = 'ok' | 'failed' | 'rejected' | 'skipped' | 'abandoned'
+
+/** Told of every handler call's start and outcome: the circuit breaker (src/consumer/breaker.ts). */
+export interface CallObserver {
+  /** A call starts; the token is handed back with its outcome. */
+  callStarted(): number
+  callFinished(token: number, outcome: Outcome, error?: unknown): void
+}
 
 /** Best-effort copy of a failed message to DEAD_LETTER_TOPIC; must never block or throw. */
 export type DeadLetterFn = (source: { topic: string; partition: number; message: KafkaMessage }, reason: LossReason, error: unknown) => void
@@ -29,6 +42,8 @@ export interface ProcessDeps {
   deadLetter?: DeadLetterFn | undefined
   /** Told of every handler abandoned at the shutdown deadline (a committed message left unprocessed). */
   onAbandoned?: (() => void) | undefined
+  /** Told of every call's start and outcome (the circuit breaker). */
+  calls?: CallObserver | undefined
 }
 
 /**
@@ -98,6 +113,7 @@ function settle(pending: PromiseLike<unknown>, timeoutMs: number, deadline: Abor
 
 export function processMessage(topic: string, partition: number, raw: KafkaMessage, deps: ProcessDeps): Outcome | Promise<Outcome> {
   const { metrics, log } = deps
+  const token = deps.calls?.callStarted() ?? 0
   // Tracing off (the default): undefined, and no header is read, no span created.
   const span = messageTracing()?.start(topic, partition, raw)
 
@@ -110,6 +126,7 @@ export function processMessage(topic: string, partition: number, raw: KafkaMessa
     log.warn({ topic, partition, offset: raw.offset, ...errorFields(error), lost: true, ...span?.logFields }, 'undecodable message skipped')
     deps.deadLetter?.({ topic, partition, message: raw }, 'undecodable', error)
     span?.fail('undecodable', error)
+    deps.calls?.callFinished(token, 'skipped', error)
     return 'skipped'
   }
 
@@ -129,17 +146,33 @@ export function processMessage(topic: string, partition: number, raw: KafkaMessa
     // Inside the span's context (tracing on), so the handler's own instrumented calls join the trace.
     result = span ? span.run(() => deps.handler(message, context)) : deps.handler(message, context)
   } catch (error) {
-    return finish(topic, partition, raw, deps, context, { kind: 'error', error }, span)
+    return finish(topic, partition, raw, deps, context, { kind: 'error', error }, span, token)
   }
   if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
-    return settle(result as PromiseLike<unknown>, deps.handlerTimeoutMs, deps.deadline).then((s) => finish(topic, partition, raw, deps, context, s, span))
+    return settle(result as PromiseLike<unknown>, deps.handlerTimeoutMs, deps.deadline).then((s) => finish(topic, partition, raw, deps, context, s, span, token))
   }
   metrics.ok.inc()
   span?.ok()
+  deps.calls?.callFinished(token, 'ok')
   return 'ok'
 }
 
 function finish(
+  topic: string,
+  partition: number,
+  raw: KafkaMessage,
+  deps: ProcessDeps,
+  context: LazyContext,
+  settled: Settled,
+  span: MessageSpan | undefined,
+  token: number,
+): Outcome {
+  const outcome = account(topic, partition, raw, deps, context, settled, span)
+  deps.calls?.callFinished(token, outcome, settled.kind === 'error' ? settled.error : undefined)
+  return outcome
+}
+
+function account(
   topic: string,
   partition: number,
   raw: KafkaMessage,
@@ -155,13 +188,17 @@ function finish(
       metrics.ok.inc()
       span?.ok()
       return 'ok'
-    case 'error':
+    case 'error': {
+      // The message's own fault (MessageRejectedError) is counted as any failure; only the
+      // circuit breaker tells the two apart.
+      const rejected = isMessageRejected(settled.error)
       metrics.failed.inc()
       metrics.lost('handler_failed')
-      log.warn({ ...where, ...errorFields(settled.error), lost: true }, 'handler failed; message lost (at-most-once: no retry)')
+      log.warn({ ...where, ...errorFields(settled.error), lost: true, ...(rejected ? { rejected: true } : {}) }, 'handler failed; message lost (at-most-once: no retry)')
       deps.deadLetter?.({ topic, partition, message: raw }, 'handler_failed', settled.error)
       span?.fail('handler_failed', settled.error)
-      return 'failed'
+      return rejected ? 'rejected' : 'failed'
+    }
     case 'timeout': {
       const error = new HandlerTimeoutError(deps.handlerTimeoutMs)
       context.abort(error)

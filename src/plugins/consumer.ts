@@ -31,8 +31,8 @@ export default fp<ConsumerPluginOptions>(
   async function consumerPlugin(fastify, opts) {
     const config = fastify.config
     const log = fastify.log as unknown as Logger
-    const handler = await loadHandler(config.handler)
-    const consumer = new ConsumerService(config, handler, fastify.metrics, log)
+    const module = await loadHandler(config.handler)
+    const consumer = new ConsumerService(config, module, fastify.metrics, log)
     fastify.decorate('consumer', consumer)
 
     let started = false

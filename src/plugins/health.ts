@@ -7,15 +7,22 @@ import fp from 'fastify-plugin'
  */
 export default fp(
   async function healthPlugin(fastify) {
+    // The circuit breaker's state is shown, never decides: an open breaker means the handler's
+    // downstream is down, which neither a restart (liveness) nor taking the pod out of rotation
+    // (readiness) heals (docs/design.md, "The circuit breaker").
+    const breaker = () => {
+      const state = fastify.consumer.breakerState
+      return state === undefined ? {} : { breaker: state }
+    }
     fastify.get('/healthz', { logLevel: 'warn' }, async (_request, reply) => {
       const { ok, reason } = fastify.consumer.health()
       reply.code(ok ? 200 : 503)
-      return { status: ok ? 'ok' : 'unhealthy', state: fastify.consumer.state, ...(reason ? { reason } : {}) }
+      return { status: ok ? 'ok' : 'unhealthy', state: fastify.consumer.state, ...breaker(), ...(reason ? { reason } : {}) }
     })
     fastify.get('/readyz', { logLevel: 'warn' }, async (_request, reply) => {
       const ready = fastify.consumer.ready
       reply.code(ready ? 200 : 503)
-      return { status: ready ? 'ready' : 'not ready', state: fastify.consumer.state }
+      return { status: ready ? 'ready' : 'not ready', state: fastify.consumer.state, ...breaker() }
     })
   },
   { name: 'health', dependencies: ['consumer'] },

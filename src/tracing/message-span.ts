@@ -10,8 +10,12 @@ import type { LossReason } from '../metrics.ts'
 import { fetchedAt } from './fetched.ts'
 import { headerGetter } from './headers.ts'
 
-/** Why a message's span ends with status ERROR (a commit written but reported failed never reaches a span: its messages are not handed over). */
-export type SpanFailure = Exclude<LossReason, 'commit_written'>
+/**
+ * Why a message's span ends with status ERROR. A commit written but reported failed, and messages
+ * held by the circuit breaker when their partition was revoked, never reach a span: those messages
+ * are never handed over.
+ */
+export type SpanFailure = Exclude<LossReason, 'commit_written' | 'revoked'>
 
 const FAILURE_TEXT: Record<SpanFailure, string> = {
   handler_failed: 'handler failed; message lost (at-most-once: no retry)',

@@ -13,14 +13,15 @@ import { Registry } from 'prom-client'
 import type { KafkaMessage } from 'kafkajs'
 import type { Ordering } from '../../src/config/schema.ts'
 import { createBatch, type Batch } from '../../src/consumer/batch.ts'
+import { ALWAYS_CLOSED, type Admission } from '../../src/consumer/breaker.ts'
 import { COMMIT_MODE_BEHAVIOUR } from '../../src/consumer/commit-modes.ts'
 import type { CommitTransport } from '../../src/consumer/committer.ts'
 import { InFlightLimiter } from '../../src/consumer/in-flight.ts'
-import { Partitions, type PartitionState } from '../../src/consumer/partitions.ts'
+import { Partitions } from '../../src/consumer/partitions.ts'
 import { consumeBatchSync } from '../../src/consumer/sync-batch.ts'
 import { createDecoder } from '../../src/message/decode.ts'
 import type { ConsumedMessage, HandlerContext } from '../../src/message/handler.ts'
-import { MessageRunner } from '../../src/message/process.ts'
+import { MessageRunner, type CallObserver } from '../../src/message/process.ts'
 import { createMetrics } from '../../src/metrics.ts'
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
@@ -63,6 +64,8 @@ export interface Call {
   concurrent: number
   /** Calls of the same key running at the call (itself included). */
   sameKey: number
+  /** The circuit breaker's state at the call (when the batch has one). */
+  breakerAtStart: string
   ended: boolean
 }
 
@@ -109,20 +112,27 @@ export interface RunOptions {
   processedBelow?: number
   /** Commits and handlers (those with handlerMs > 0) end on the beats of one shared clock (see lockstep). */
   lockstepMs?: number
-  /** A partition state to reuse (its committer keeps the acknowledged offset across batches). */
-  state?: PartitionState
   coordinator?: FakeCoordinator
+  /** The circuit breaker the batch asks (default: none, always closed), and that observes the calls. */
+  breaker?: Admission & CallObserver
+  /** kafkajs still runs the consumer (false: a rebalance or shutdown; default true). */
+  isRunning?: () => boolean
 }
 
-export async function runBatch(batch: KafkaMessage[], o: RunOptions) {
+/** A partition's state on a fake coordinator, to run several batches of one partition in turn. */
+export function fakePartition(coordinator: FakeCoordinator, partition = 0) {
   const registry = new Registry()
   const m = createMetrics(registry, { defaultMetrics: false, commitMode: 'sync' })
+  const partitions = new Partitions({ metrics: m, transport: coordinator, log: pino({ level: 'silent' }), mode: COMMIT_MODE_BEHAVIOUR.sync })
+  return { state: partitions.get('t', partition), m, partitions }
+}
+
+export async function runBatch(batch: KafkaMessage[], o: RunOptions & { partition?: ReturnType<typeof fakePartition> }) {
   const log = pino({ level: 'silent' })
   const clock = o.lockstepMs ? lockstep(o.lockstepMs) : undefined
   const wait = (ms: number) => (clock ? clock.beat() : sleep(ms))
   const coordinator = o.coordinator ?? new FakeCoordinator({ commitMs: o.commitMs ?? 0, ...(o.failCommitFrom !== undefined ? { failFrom: o.failCommitFrom } : {}), wait })
-  const partitions = new Partitions({ metrics: m, transport: coordinator, log, mode: COMMIT_MODE_BEHAVIOUR.sync })
-  const state = o.state ?? partitions.get('t', 0)
+  const { state, m } = o.partition ?? fakePartition(coordinator)
   if (o.processedBelow !== undefined) state.next = o.processedBelow
   const limiter = o.limiter ?? new InFlightLimiter(o.maxInFlight ?? 1000)
   const calls: Call[] = []
@@ -138,7 +148,7 @@ export async function runBatch(batch: KafkaMessage[], o: RunOptions) {
     running++
     maxInFlight = Math.max(maxInFlight, limiter.count)
     runningKeys.set(key, (runningKeys.get(key) ?? 0) + 1)
-    const brokerAcked = coordinator.acked.get(0) ?? -1
+    const brokerAcked = coordinator.acked.get(state.partition) ?? -1
     const call: Call = {
       offset,
       key,
@@ -146,6 +156,7 @@ export async function runBatch(batch: KafkaMessage[], o: RunOptions) {
       atRiskAtStart: batch.filter((x) => Number(x.offset) < brokerAcked).length - calls.filter((c) => c.ended).length,
       concurrent: running,
       sameKey: runningKeys.get(key)!,
+      breakerAtStart: o.breaker?.state ?? 'none',
       ended: false,
     }
     calls.push(call)
@@ -160,22 +171,23 @@ export async function runBatch(batch: KafkaMessage[], o: RunOptions) {
     return wait(ms).then(end)
   }
   const deadline = o.deadline ?? new AbortController().signal
-  const runner = new MessageRunner('t', 0, { decode: createDecoder('json'), handler, handlerTimeoutMs: 0, deadline, log, metrics: state.metrics })
+  const runner = new MessageRunner('t', state.partition, { decode: createDecoder('json'), handler, handlerTimeoutMs: 0, deadline, log, metrics: state.metrics, calls: o.breaker })
   const b: Batch = createBatch(
     {
-      batch: { topic: 't', partition: 0, messages: batch, highWatermark: String(Number(batch.at(-1)?.offset ?? -1) + 1) },
+      batch: { topic: 't', partition: state.partition, messages: batch, highWatermark: String(Number(batch.at(-1)?.offset ?? -1) + 1) },
       resolveOffset: (offset) => void resolved.push(offset),
       heartbeat: async () => undefined,
-      isRunning: () => true,
+      isRunning: o.isRunning ?? (() => true),
     },
     state,
-    { window: o.window, ordering: o.ordering, limiter, deadline, stopping: () => false, dropped: (_p, message) => void dropped.push(message.offset), log },
+    { window: o.window, ordering: o.ordering, limiter, deadline, breaker: o.breaker ?? ALWAYS_CLOSED, stopping: () => false, dropped: (_p, message) => void dropped.push(message.offset), log },
   )
   try {
     await consumeBatchSync(b, runner)
   } finally {
     clock?.stop()
   }
+  /** The at-risk gauge as scraped (and state.atRisk.count: the same number, not lagging). */
   const atRiskAfter = (await m.atRisk.get()).values[0]?.value ?? 0
   /** consumer_messages_committed_total: each message counted once, by the commit that covered it. */
   const committedTotal = (await m.committed.get()).values[0]?.value ?? 0

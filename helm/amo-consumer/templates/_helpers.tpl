@@ -124,6 +124,10 @@ defaults to the pod name). The SASL password is NOT here: it comes from a Secret
       "COMMIT_WINDOW" $c.commitWindow
       "ORDERING" $c.ordering
       "MAX_IN_FLIGHT" $c.maxInFlight
+      "MAX_CALLS_PER_SECOND" $c.maxCallsPerSecond
+      "BREAKER_THRESHOLD" $c.breaker.threshold
+      "BREAKER_BACKOFF_MS" $c.breaker.backoffMs
+      "BREAKER_BACKOFF_MAX_MS" $c.breaker.backoffMaxMs
       "AUTO_COMMIT_INTERVAL_MS" $c.autoCommitIntervalMs
       "PARTITION_CONCURRENCY" $c.partitionConcurrency
       "HANDLER" $c.handler
