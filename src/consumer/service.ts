@@ -128,17 +128,18 @@ export class ConsumerService {
       this.ledger = new LossLedger({ metrics, log, read: this.clients.reader.read, readBudgetMs: config.sessionTimeoutMs })
       this.partitions.listen(this.ledger)
     }
+    const limiter = new InFlightLimiter(config.maxInFlight, { perSecond: config.maxCallsPerSecond, onDelayed: () => metrics.callsDelayed.inc() })
     if (config.breaker) {
       this.breaker = new CircuitBreaker({
         ...config.breaker,
         probe: module.probe && boundedProbe(module.probe, config.handlerTimeoutMs || PROBE_TIMEOUT_MS, this.startAbort.signal, log),
-        held: () => [...this.partitions.all()].reduce((n, p) => n + p.atRisk.count, 0),
+        // Held: committed and not started (at risk, less the calls running, which hold a slot each).
+        held: () => Math.max(0, [...this.partitions.all()].reduce((n, p) => n + p.atRisk.count, 0) - limiter.count),
         log,
         metrics: metrics.breaker,
       })
       this.breaker.onChange((state) => this.followBreaker(state))
     }
-    const limiter = new InFlightLimiter(config.maxInFlight, { perSecond: config.maxCallsPerSecond, onDelayed: () => metrics.callsDelayed.inc() })
     metrics.inFlightSource.read = () => limiter.count
     this.batchParts = {
       window: config.commitWindow,
