@@ -95,9 +95,8 @@ export async function dispatch(b: Batch, gate: CommitGate, start: number): Promi
       timed = k
       timedAt = performance.now()
     }
-    const outcome = gate.start(k) // THE RULE is checked there, right before the handler call
-    if (typeof outcome === 'string') finish(k)
-    else outcome.then(() => finish(k), () => finish(k))
+    // THE RULE is checked there, right before the handler call.
+    if (gate.start(k, () => finish(k)) !== undefined) finish(k)
   }
 
   const askSlot = (): void => {

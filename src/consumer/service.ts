@@ -21,6 +21,7 @@ import type { Logger } from 'pino'
 import type { ServiceConfig } from '../config/load.ts'
 import { createDecoder } from '../message/decode.ts'
 import type { HandlerModule, Probe } from '../message/handler.ts'
+import { CallWatch } from '../message/call-watch.ts'
 import { MessageRunner, type ProcessDeps } from '../message/process.ts'
 import type { Metrics } from '../metrics.ts'
 import { markFetched } from '../tracing/fetched.ts'
@@ -162,6 +163,7 @@ export class ConsumerService {
       // committed message left unprocessed, which makes the shutdown not clean (exit 1).
       onAbandoned: () => this.unprocessed.abandoned(),
       calls: this.breaker,
+      watch: new CallWatch(config.handlerTimeoutMs, this.deadline.signal),
     }
     this.followEvents()
   }

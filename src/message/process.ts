@@ -9,6 +9,7 @@ import type { Logger } from 'pino'
 import { ErrorCode, HandlerTimeoutError, isMessageRejected } from '../errors.ts'
 import type { LossReason, PartitionMetrics } from '../metrics.ts'
 import { messageTracing, type MessageSpan } from '../tracing/message-span.ts'
+import { CallWatch, type Settled } from './call-watch.ts'
 import type { DecodedValue } from './decode.ts'
 import type { ConsumedMessage, Handler, HandlerContext } from './handler.ts'
 
@@ -44,6 +45,22 @@ export interface ProcessDeps {
   onAbandoned?: (() => void) | undefined
   /** Told of every call's start and outcome (the circuit breaker). */
   calls?: CallObserver | undefined
+  /**
+   * Watches the calls that return a promise for their end, HANDLER_TIMEOUT_MS and the deadline:
+   * one for the whole service (call-watch.ts). Made from handlerTimeoutMs and deadline when absent.
+   */
+  watch?: CallWatch | undefined
+}
+
+const ownWatches = new WeakMap<ProcessDeps, CallWatch>()
+function watchOf(deps: ProcessDeps): CallWatch {
+  if (deps.watch) return deps.watch
+  let w = ownWatches.get(deps)
+  if (!w) {
+    w = new CallWatch(deps.handlerTimeoutMs, deps.deadline)
+    ownWatches.set(deps, w)
+  }
+  return w
 }
 
 /**
@@ -61,6 +78,14 @@ export class MessageRunner {
   /** Processes one committed message; the outcome is returned synchronously when the handler was synchronous. */
   run(raw: KafkaMessage): Outcome | Promise<Outcome> {
     return processMessage(this.topic, this.partition, raw, this.deps)
+  }
+
+  /**
+   * The same, without a promise: the outcome is returned when the handler was synchronous, else
+   * undefined is returned and `done` is called once with it later (the dispatcher's hot path).
+   */
+  start(raw: KafkaMessage, done: (outcome: Outcome) => void): Outcome | undefined {
+    return runMessage(this.topic, this.partition, raw, this.deps, done)
   }
 }
 
@@ -90,28 +115,21 @@ class LazyContext implements HandlerContext {
   }
 }
 
-type Settled = { kind: 'ok' } | { kind: 'error'; error: unknown } | { kind: 'timeout' } | { kind: 'deadline' }
-
-function settle(pending: PromiseLike<unknown>, timeoutMs: number, deadline: AbortSignal): Promise<Settled> {
-  return new Promise<Settled>((resolvePromise) => {
-    let timer: NodeJS.Timeout | undefined
-    const done = (s: Settled) => {
-      if (timer) clearTimeout(timer)
-      deadline.removeEventListener('abort', onDeadline)
-      resolvePromise(s)
-    }
-    const onDeadline = () => done({ kind: 'deadline' })
-    if (deadline.aborted) return done({ kind: 'deadline' })
-    deadline.addEventListener('abort', onDeadline, { once: true })
-    if (timeoutMs > 0) timer = setTimeout(() => done({ kind: 'timeout' }), timeoutMs)
-    pending.then(
-      () => done({ kind: 'ok' }),
-      (error: unknown) => done({ kind: 'error', error }),
-    )
-  })
+export function processMessage(topic: string, partition: number, raw: KafkaMessage, deps: ProcessDeps): Outcome | Promise<Outcome> {
+  let settle: ((o: Outcome) => void) | undefined
+  let early: Outcome | undefined
+  const outcome = runMessage(topic, partition, raw, deps, (o) => (settle ? settle(o) : (early = o)))
+  if (outcome !== undefined) return outcome
+  if (early !== undefined) return Promise.resolve(early)
+  return new Promise<Outcome>((resolve) => (settle = resolve))
 }
 
-export function processMessage(topic: string, partition: number, raw: KafkaMessage, deps: ProcessDeps): Outcome | Promise<Outcome> {
+/**
+ * processMessage, without a promise of its own: returns the outcome when the handler returned
+ * synchronously (or threw, or the message did not decode); otherwise returns undefined and calls
+ * `done` once, when the handler's promise settled, timed out, or the deadline passed.
+ */
+export function runMessage(topic: string, partition: number, raw: KafkaMessage, deps: ProcessDeps, done: (outcome: Outcome) => void): Outcome | undefined {
   const { metrics, log } = deps
   const token = deps.calls?.callStarted() ?? 0
   // Tracing off (the default): undefined, and no header is read, no span created.
@@ -149,7 +167,8 @@ export function processMessage(topic: string, partition: number, raw: KafkaMessa
     return finish(topic, partition, raw, deps, context, { kind: 'error', error }, span, token)
   }
   if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
-    return settle(result as PromiseLike<unknown>, deps.handlerTimeoutMs, deps.deadline).then((s) => finish(topic, partition, raw, deps, context, s, span, token))
+    watchOf(deps).watch(result as PromiseLike<unknown>, (s) => done(finish(topic, partition, raw, deps, context, s, span, token)))
+    return undefined
   }
   metrics.ok.inc()
   span?.ok()
