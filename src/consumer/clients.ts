@@ -5,36 +5,42 @@
  *   kafka      the client of the consumer, the loss ledger's admin reads and the dead-letter producer
  *   probe      the start-up probe's client (topics.ts): one try per seed broker (createProbeKafka)
  *   consumer   the kafkajs consumer (the group member)
- *   reader     the loss ledger's admin client, opened on first use (loss-ledger/read-group.ts)
+ *   admin      an admin client, opened on first use: the loss ledger's reads of the group
+ *              (loss-ledger/read-group.ts) and the end offsets while fetching is paused (paused-lag.ts)
  *   deadLetter the dead-letter producer, when DEAD_LETTER_TOPIC is set
  *
  * Every socket of `kafka` and `probe` is tracked, so that a pending group join can be given up at
  * shutdown (`abort()`).
  */
-import type { Consumer, ConsumerConfig, Kafka } from 'kafkajs'
+import type { Admin, Consumer, ConsumerConfig, Kafka } from 'kafkajs'
 import type { Logger } from 'pino'
 import type { ServiceConfig } from '../config/load.ts'
 import type { Metrics } from '../metrics.ts'
 import { withTimeout } from './bounded.ts'
 import { DeadLetterProducer } from './dead-letter.ts'
 import { createKafka, createProbeKafka, Sockets } from './kafka-client.ts'
-import { GroupReader } from './loss-ledger/read-group.ts'
 
 export class ConsumerClients {
   readonly sockets = new Sockets()
   readonly kafka: Kafka
   readonly probe: Kafka
   readonly consumer: Consumer
-  readonly reader: GroupReader
   readonly deadLetter: DeadLetterProducer | undefined
+  private adminClient: Admin | undefined
 
   /** `kafka`: a client to use instead of one built from the configuration (tests). */
   constructor(config: ServiceConfig, consumerConfig: ConsumerConfig, metrics: Metrics, log: Logger, kafka?: Kafka) {
     this.kafka = kafka ?? createKafka(config, log, { sockets: this.sockets })
     this.probe = kafka ?? createProbeKafka(config, log, this.sockets)
     this.consumer = this.kafka.consumer(consumerConfig)
-    this.reader = new GroupReader(this.kafka, config.groupId)
     if (config.deadLetterTopic) this.deadLetter = new DeadLetterProducer(this.kafka, config.deadLetterTopic, metrics, log)
+  }
+
+  /** The admin client, connected (its users retry themselves: it retries once). */
+  readonly admin = async (): Promise<Admin> => {
+    this.adminClient ??= this.kafka.admin({ retry: { retries: 1, initialRetryTime: 200 } })
+    await this.adminClient.connect()
+    return this.adminClient
   }
 
   /** Connect the consumer, then the dead-letter producer. */
@@ -62,7 +68,7 @@ export class ConsumerClients {
     })(), o.leaveMs)) ?? false
     await withTimeout((async () => {
       await this.deadLetter?.disconnect()
-      await this.reader.close()
+      await this.adminClient?.disconnect()
     })(), o.othersMs)
     return { left }
   }

@@ -10,6 +10,7 @@
  *                       (commit-modes.ts: the commit gate and the dispatcher for sync, the ungated
  *                       path for async and auto)
  *   breaker.ts          the circuit breaker: pauses fetching while the handler's downstream is down
+ *                       (paused-lag.ts keeps consumer_lag true meanwhile)
  *   shutdown.ts         the shutdown sequence; final-commit.ts its final commit
  *
  * kafkajs events: GROUP_JOIN (a generation joined: the partitions' owner is told, readiness on),
@@ -36,7 +37,9 @@ import { ConsumerHealth, type ConsumerState } from './consumer-health.ts'
 import { finalCommit, hasPendingCommit } from './final-commit.ts'
 import { InFlightLimiter } from './in-flight.ts'
 import { LossLedger } from './loss-ledger/ledger.ts'
+import { GroupReader } from './loss-ledger/read-group.ts'
 import { Partitions, type PartitionState } from './partitions.ts'
+import { PausedLag } from './paused-lag.ts'
 import { abandonJoin, shutdownSequence, Unprocessed, type ShutdownResult } from './shutdown.ts'
 import { inspectTopics } from './topics.ts'
 
@@ -75,6 +78,8 @@ export class ConsumerService {
   private readonly ledger: LossLedger | undefined
   /** The circuit breaker around the handler (undefined: BREAKER_THRESHOLD=0). */
   private readonly breaker: CircuitBreaker | undefined
+  /** consumer_lag from the brokers' end offsets while the breaker keeps fetching paused. */
+  private readonly pausedLag: PausedLag
   private readonly batchParts: BatchParts
   /** What every partition's message runner shares (its metrics are the partition's). */
   private readonly runnerDeps: Omit<ProcessDeps, 'metrics'>
@@ -126,9 +131,10 @@ export class ConsumerService {
     )
     this.partitions = new Partitions({ metrics, transport: this.commits, log, mode: this.mode })
     if (this.mode.ledger) {
-      this.ledger = new LossLedger({ metrics, log, read: this.clients.reader.read, readBudgetMs: config.sessionTimeoutMs })
+      this.ledger = new LossLedger({ metrics, log, read: new GroupReader(this.clients.admin, config.groupId).read, readBudgetMs: config.sessionTimeoutMs })
       this.partitions.listen(this.ledger)
     }
+    this.pausedLag = new PausedLag(this.clients.admin, config.topics, this.partitions, log)
     const limiter = new InFlightLimiter(config.maxInFlight, { perSecond: config.maxCallsPerSecond, onDelayed: () => metrics.callsDelayed.inc() })
     if (config.breaker) {
       this.breaker = new CircuitBreaker({
@@ -180,8 +186,13 @@ export class ConsumerService {
    */
   private followBreaker(state: BreakerState): void {
     if (this.healthState.stopping) return
-    if (state === 'open') this.pauseFetching()
-    else this.resumeFetching()
+    if (state === 'open') {
+      this.pauseFetching()
+      this.pausedLag.start()
+    } else {
+      this.pausedLag.stop()
+      this.resumeFetching()
+    }
   }
 
   private pauseFetching(): void {
@@ -366,6 +377,7 @@ export class ConsumerService {
     this.healthState.stop()
     this.startAbort.abort()
     this.breaker?.stop()
+    this.pausedLag.stop()
     if (was === 'idle') {
       // Never started (a start-up failure, or app.close() before ready): nothing to commit or leave.
       this.healthState.state = 'stopped'

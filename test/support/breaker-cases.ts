@@ -44,6 +44,10 @@ export function breakerCases(broker: CaseBroker, name: (prefix: string) => strin
       assert.equal(ready.status, 200, 'ready: the pod is a working member of its group')
       assert.equal(JSON.parse(health.body).breaker, 'open')
       assert.equal(JSON.parse(ready.body).breaker, 'open')
+      // The backlog an outage builds shows in consumer_lag, although nothing is fetched meanwhile.
+      const lag = await svc.metric('consumer_lag')
+      await produce(broker.bootstrap(), topic, sequence(50, 1, 30))
+      assert.ok(await eventually(async () => (await svc.metric('consumer_lag')) >= lag + 50, 15_000), `consumer_lag grows while paused (was ${lag}, now ${await svc.metric('consumer_lag')})`)
       const exit = await svc.stop('SIGTERM', 30_000)
       assert.equal(exit.code, 1, `committed messages left unprocessed: exit 1\n${svc.tail()}`)
       assert.ok(exit.ms < 10_000, `SIGTERM did not wait for SHUTDOWN_TIMEOUT_MS (20 s): ${exit.ms} ms`)

@@ -1,28 +1,26 @@
 /**
- * The loss ledger's one read of the group coordinator, through an admin client created on first
- * use: the group's committed offsets of a topic, THEN the group's members and their assignments
- * (judge.ts says why in that order). The admin client retries once; the ledger retries itself.
+ * The loss ledger's one read of the group coordinator, through the consumer's admin client
+ * (clients.ts, opened on first use): the group's committed offsets of a topic, THEN the group's
+ * members and their assignments (judge.ts says why in that order). The admin client retries once;
+ * the ledger retries itself.
  */
-import { AssignerProtocol, type Admin, type Kafka } from 'kafkajs'
+import { AssignerProtocol, type Admin } from 'kafkajs'
 import type { GroupView } from './judge.ts'
 
 /** The group's committed offsets of `topic` (partition -> offset; -1 or absent: none), then the group. */
 export type ReadCommitted = (topic: string) => Promise<{ committed: Map<number, number>; group: GroupView }>
 
 export class GroupReader {
-  private admin: Admin | undefined
-
   constructor(
-    private readonly kafka: Kafka,
+    private readonly admin: () => Promise<Admin>,
     private readonly groupId: string,
   ) {}
 
   readonly read: ReadCommitted = async (topic) => {
-    this.admin ??= this.kafka.admin({ retry: { retries: 1, initialRetryTime: 200 } })
-    await this.admin.connect()
-    const [res] = await this.admin.fetchOffsets({ groupId: this.groupId, topics: [topic] })
+    const admin = await this.admin()
+    const [res] = await admin.fetchOffsets({ groupId: this.groupId, topics: [topic] })
     const committed = new Map((res?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]))
-    const { groups } = await this.admin.describeGroups([this.groupId])
+    const { groups } = await admin.describeGroups([this.groupId])
     const group = groups[0]
     const members = new Map<string, Record<string, number[]> | undefined>()
     for (const m of group?.members ?? []) {
@@ -30,10 +28,5 @@ export class GroupReader {
       members.set(m.memberId, decoded ? (decoded.assignment as Record<string, number[]>) : undefined)
     }
     return { committed, group: { state: group?.state ?? 'Unknown', members } }
-  }
-
-  /** Close the admin client, if one was opened. */
-  async close(): Promise<void> {
-    await this.admin?.disconnect()
   }
 }
