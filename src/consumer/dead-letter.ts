@@ -673,8 +673,8 @@ function errorText(err: unknown): string {
   const errors = chain(err)
   const root = errors.at(-1)
   if (!root) return String(err)
-  const outer = errors[0]!
-  return outer === root ? String(root.message) : `${String(outer.message)}: ${String(root.message)}`
+  const [outer, inner] = [String(errors[0]!.message), String(root.message)]
+  return outer.includes(inner) ? outer : `${outer}: ${inner}`
 }
 
 function nextBackoff(ms: number): number {

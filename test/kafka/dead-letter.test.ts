@@ -115,7 +115,7 @@ describe(`Apache Kafka ${process.env.KAFKA_VERSION ?? '(default)'}: the dead-let
           `node ${victim.id} answering again ${backAfterMs} ms after the kill`,
       )
       t.diagnostic(`copy delay (handler failed -> copy written): p50 ${percentile(delays, 0.5)} ms, p99 ${percentile(delays, 0.99)} ms, max ${Math.max(...delays)} ms`)
-      t.diagnostic(`kafkajs warn/error lines: ${kafkajsErrors.length}\n  ${kafkajsErrors.slice(0, 12).map((l) => JSON.stringify(l).slice(0, 300)).join('\n  ')}`)
+      t.diagnostic(`kafkajs warn/error lines: ${kafkajsErrors.length} (${[...new Set(kafkajsErrors.map((l) => `${String(l.namespace)}: ${l.msg.slice(0, 70)}`))].join(' | ')})`)
       t.diagnostic(`dead-letter log lines:\n  ${dlqLines.map((l) => JSON.stringify({ ...l, service: undefined, pid: undefined, hostname: undefined })).join('\n  ') || 'none'}`)
 
       assert.ok(settled, `every message consumed and every copy counted within 180 s\n${svc.tail()}`)
