@@ -415,6 +415,8 @@ describe('helm chart: configuration', () => {
     HANDLER_TIMEOUT_MS: { path: ['config', 'handlerTimeoutMs'], value: 0, env: '0' },
     VALUE_FORMAT: { path: ['config', 'valueFormat'], value: 'text', env: 'text' },
     DEAD_LETTER_TOPIC: { path: ['config', 'deadLetterTopic'], value: 'weather.dlq', env: 'weather.dlq' },
+    DEAD_LETTER_MAX_WAIT_MS: { path: ['config', 'deadLetterMaxWaitMs'], value: 60000, env: '60000' },
+    DEAD_LETTER_MAX_QUEUED_BYTES: { path: ['config', 'deadLetterMaxQueuedBytes'], value: 16777216, env: '16777216' },
     SHUTDOWN_TIMEOUT_MS: { path: ['config', 'shutdownTimeoutMs'], value: 20000, env: '20000' },
     STALL_TIMEOUT_MS: { path: ['config', 'stallTimeoutMs'], value: 120000, env: '120000' },
     PORT: { path: ['config', 'port'], value: 9000, env: '9000' },

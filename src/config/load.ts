@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { ConfigError } from '../errors.ts'
 import { tracingOptions, type TracingOptions } from '../tracing/options.ts'
-import type { CommitMode, EnvConfig, Ordering, SaslMechanism, ValueFormat } from './schema.ts'
+import { configSchema, type CommitMode, type EnvConfig, type Ordering, type SaslMechanism, type ValueFormat } from './schema.ts'
 
 /** The part of an ajv validation error this module reads (env-schema attaches them as `errors`). */
 interface ErrorObject {
@@ -40,6 +40,10 @@ export interface ServiceConfig {
   handlerTimeoutMs: number
   valueFormat: ValueFormat
   deadLetterTopic: string | undefined
+  /** DEAD_LETTER_MAX_WAIT_MS: a copy waiting longer for an unreachable dead-letter topic is dropped. */
+  deadLetterMaxWaitMs: number
+  /** DEAD_LETTER_MAX_QUEUED_BYTES: memory bound of the copies waiting to be sent. */
+  deadLetterMaxQueuedBytes: number
   shutdownTimeoutMs: number
   stallTimeoutMs: number
   port: number
@@ -104,6 +108,8 @@ export function toServiceConfig(env: EnvConfig): ServiceConfig {
     handlerTimeoutMs: env.HANDLER_TIMEOUT_MS,
     valueFormat: env.VALUE_FORMAT,
     deadLetterTopic: env.DEAD_LETTER_TOPIC === '' ? undefined : env.DEAD_LETTER_TOPIC,
+    deadLetterMaxWaitMs: env.DEAD_LETTER_MAX_WAIT_MS ?? configSchema.properties.DEAD_LETTER_MAX_WAIT_MS.default,
+    deadLetterMaxQueuedBytes: env.DEAD_LETTER_MAX_QUEUED_BYTES ?? configSchema.properties.DEAD_LETTER_MAX_QUEUED_BYTES.default,
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
     stallTimeoutMs: env.STALL_TIMEOUT_MS,
     port: env.PORT,

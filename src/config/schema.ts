@@ -109,6 +109,17 @@ export const configSchema = {
     },
     VALUE_FORMAT: { type: 'string', enum: [...VALUE_FORMATS], default: 'json', description: 'json, text or binary' },
     DEAD_LETTER_TOPIC: { type: 'string', pattern: '^([A-Za-z0-9._-]+)?$', default: '', description: 'best-effort topic for failed messages (empty: off)' },
+    DEAD_LETTER_MAX_WAIT_MS: {
+      ...positiveInt(30000),
+      description: 'how long a dead-letter copy may wait for an unreachable DEAD_LETTER_TOPIC (no leader, no connection) before it is dropped',
+    },
+    DEAD_LETTER_MAX_QUEUED_BYTES: {
+      type: 'integer',
+      minimum: 1_048_576,
+      maximum: 2_147_483_647,
+      default: 67_108_864,
+      description: 'memory the dead-letter copies waiting to be sent may take; a copy beyond it is dropped',
+    },
     SHUTDOWN_TIMEOUT_MS: { ...positiveInt(10000), description: 'bound on graceful shutdown' },
     STALL_TIMEOUT_MS: {
       ...positiveInt(60000),
@@ -189,6 +200,9 @@ export interface EnvConfig {
   HANDLER_TIMEOUT_MS: number
   VALUE_FORMAT: ValueFormat
   DEAD_LETTER_TOPIC: string
+  // Filled in by the schema's defaults; optional so that a configuration built in code may leave them out.
+  DEAD_LETTER_MAX_WAIT_MS?: number
+  DEAD_LETTER_MAX_QUEUED_BYTES?: number
   SHUTDOWN_TIMEOUT_MS: number
   STALL_TIMEOUT_MS: number
   PORT: number

@@ -134,6 +134,8 @@ defaults to the pod name). The SASL password is NOT here: it comes from a Secret
       "HANDLER_TIMEOUT_MS" $c.handlerTimeoutMs
       "VALUE_FORMAT" $c.valueFormat
       "DEAD_LETTER_TOPIC" $c.deadLetterTopic
+      "DEAD_LETTER_MAX_WAIT_MS" $c.deadLetterMaxWaitMs
+      "DEAD_LETTER_MAX_QUEUED_BYTES" $c.deadLetterMaxQueuedBytes
       "SHUTDOWN_TIMEOUT_MS" $c.shutdownTimeoutMs
       "STALL_TIMEOUT_MS" $c.stallTimeoutMs
       "PORT" $c.port
