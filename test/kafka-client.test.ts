@@ -16,4 +16,10 @@ describe('kafkajs log levels', () => {
     assert.equal(kafkajsLevel('Runner', logLevel.ERROR, 'Error when calling eachBatch'), logLevel.ERROR)
     assert.equal(kafkajsLevel('Connection', logLevel.INFO, 'anything'), logLevel.INFO)
   })
+  it("the dead-letter producer's retries and failed sends are its own to report: kafkajs's lines go to debug", () => {
+    assert.equal(kafkajsLevel('Producer', logLevel.WARN, 'Limiting retries for the idempotent producer to Number.MAX_SAFE_INTEGER'), logLevel.DEBUG)
+    assert.equal(kafkajsLevel('Producer', logLevel.ERROR, 'Failed to send messages: There is no leader for this topic-partition'), logLevel.DEBUG)
+    assert.equal(kafkajsLevel('Producer', logLevel.WARN, 'something else'), logLevel.WARN)
+    assert.equal(kafkajsLevel('Producer', logLevel.ERROR, 'something else'), logLevel.ERROR)
+  })
 })

@@ -33,7 +33,12 @@ export class ConsumerClients {
     this.kafka = kafka ?? createKafka(config, log, { sockets: this.sockets })
     this.probe = kafka ?? createProbeKafka(config, log, this.sockets)
     this.consumer = this.kafka.consumer(consumerConfig)
-    if (config.deadLetterTopic) this.deadLetter = new DeadLetterProducer(this.kafka, config.deadLetterTopic, metrics, log)
+    if (config.deadLetterTopic) {
+      this.deadLetter = new DeadLetterProducer(this.kafka, config.deadLetterTopic, metrics, log, {
+        maxWaitMs: config.deadLetterMaxWaitMs,
+        maxQueuedBytes: config.deadLetterMaxQueuedBytes,
+      })
+    }
   }
 
   /** The admin client, connected (its users retry themselves: it retries once). */

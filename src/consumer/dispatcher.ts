@@ -64,10 +64,23 @@ export async function dispatch(b: Batch, gate: CommitGate, start: number): Promi
   let timedAt = 0
 
   let wake: (() => void) | undefined
+  /** Wake the loop now (a commit answered, a slot granted, the deadline, the breaker). */
   const signal = (): void => {
     const w = wake
     wake = undefined
     w?.()
+  }
+  // A finished call wakes the loop once per turn of the event loop, not once per call: calls that
+  // end together (timers expiring in the same phase) are taken in one pass.
+  let soon = false
+  const wakeSoon = (): void => {
+    soon = false
+    signal()
+  }
+  const signalSoon = (): void => {
+    if (soon || wake === undefined) return
+    soon = true
+    setImmediate(wakeSoon)
   }
 
   const finish = (k: number): void => {
@@ -85,7 +98,7 @@ export async function dispatch(b: Batch, gate: CommitGate, start: number): Promi
       while (low < n && status[low] === FINISHED) low++
       p.next = gate.offsets[low - 1]! + 1
     }
-    signal()
+    signalSoon()
   }
 
   const begin = (k: number): void => {

@@ -22,8 +22,9 @@ describe(`Apache Kafka ${process.env.KAFKA_VERSION ?? '(default)'}: protocol ver
     assert.ok(rows.length >= 30, `kafkajs's request table was read (${rows.length} APIs)`)
     const table = rows.map((r) => `${r.api}(${r.key}) broker ${r.brokerMin ?? '-'}..${r.brokerMax ?? '-'} kafkajs <= ${r.kafkajsMax} sends ${r.used ?? '-'}`).join('\n')
     assert.deepEqual(rows.filter((r) => !r.ok).map((r) => r.api), [], `APIs this broker would refuse from kafkajs:\n${table}`)
-    // The ones the service itself uses, by name: consuming, committing, group membership, metadata.
-    for (const api of ['Fetch', 'ListOffsets', 'Metadata', 'OffsetCommit', 'OffsetFetch', 'GroupCoordinator', 'JoinGroup', 'SyncGroup', 'Heartbeat', 'LeaveGroup', 'SaslHandshake', 'SaslAuthenticate', 'Produce']) {
+    // The ones the service itself uses, by name: consuming, committing, group membership, metadata, the
+    // dead-letter producer (idempotent: InitProducerId), the loss ledger's reads (DescribeGroups).
+    for (const api of ['Fetch', 'ListOffsets', 'Metadata', 'OffsetCommit', 'OffsetFetch', 'GroupCoordinator', 'JoinGroup', 'SyncGroup', 'Heartbeat', 'LeaveGroup', 'SaslHandshake', 'SaslAuthenticate', 'Produce', 'InitProducerId', 'DescribeGroups']) {
       assert.ok(rows.find((r) => r.api === api)?.ok, `${api}\n${table}`)
     }
   })
