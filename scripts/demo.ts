@@ -10,6 +10,13 @@
  * Ctrl-C stops the producer, sends the service ONE SIGTERM, shows its shutdown lines and ends
  * with a summary: produced, consumed, committed, the final commit line and the exit code.
  *
+ * `npm run demo -- --downstream`: the service runs the webhook example handler
+ * (examples/webhook/handler.mjs) against a downstream of the demo's own (scripts/demo/downstream.ts),
+ * and the key `d` takes that downstream away and brings it back (stdin in raw mode on a terminal;
+ * otherwise a `d` written to stdin does the same): the circuit breaker opens, holds what was
+ * committed and not started, and closes once the handler's probe passes. A third footer line says
+ * the downstream's state, the breaker's, how many are held and how many wait in Kafka.
+ *
  * Environment: PORT (default 8080; 0 picks a free one), DEMO_PARTITIONS (default 3),
  * PRODUCER_INTERVAL_MS (default 1000), DEMO_RAW=1 (print the service's JSON lines untouched),
  * and any service variable (COMMIT_MODE, COMMIT_WINDOW, HANDLER, ...).
@@ -26,7 +33,8 @@ import { fileURLToPath } from 'node:url'
 import { Kafka, logLevel, type Admin } from 'kafkajs'
 import { MockCluster } from '../harness/brokers/mock-cluster.ts'
 import { STATUS_EVERY_MS, print, say, setFooter, status } from './demo/footer.ts'
-import { formatProducer, formatService, type Json } from './demo/format.ts'
+import { DemoDownstream } from './demo/downstream.ts'
+import { formatDelivery, formatProducer, formatService, type Json } from './demo/format.ts'
 import { scrape } from './demo/metrics.ts'
 import { bold, clock, dim, red } from './demo/style.ts'
 import { summary } from './demo/summary.ts'
@@ -34,13 +42,21 @@ import { observe, tally } from './demo/tally.ts'
 
 // The pieces, one concern a file, under scripts/demo/: format.ts (the JSON lines as short lines),
 // footer.ts (the screen and its status footer), tally.ts (what the run has seen), metrics.ts
-// (/metrics and /readyz), summary.ts (the lines after Ctrl-C), style.ts (terminal and colours).
+// (/metrics and /readyz), summary.ts (the lines after Ctrl-C), style.ts (terminal and colours),
+// downstream.ts (--downstream: the webhook handler's downstream, taken away and brought back).
 
 const root = fileURLToPath(new URL('../', import.meta.url))
 const partitions = Number(process.env.DEMO_PARTITIONS ?? 3)
 const groupId = process.env.KAFKA_GROUP_ID ?? 'amo-demo'
 const topic = 'weather'
 const raw = process.env.DEMO_RAW === '1'
+const args = process.argv.slice(2)
+const withDownstream = args.includes('--downstream')
+const unknown = args.filter((a) => a !== '--downstream')
+if (unknown.length > 0) {
+  process.stderr.write(`${red('unknown argument:')} ${unknown.join(' ')}\nusage: npm run demo [-- --downstream]\n`)
+  process.exit(2)
+}
 
 // ---------------------------------------------------------------------------------------------
 // The run
@@ -68,6 +84,26 @@ say(raw ? 'DEMO_RAW=1: the service\'s JSON lines as it writes them' : 'the servi
 
 const common = { ...process.env, KAFKA_BROKERS: cluster.bootstrapServers, KAFKA_TOPICS: topic }
 
+// --downstream: the demo's downstream, before the service (whose handler needs its URL).
+let downstream: DemoDownstream | undefined
+/** A terminal on stdin: `d` is a key (raw mode). Not looked at without --downstream: the plain demo leaves stdin alone. */
+const keys = withDownstream && process.stdin.isTTY === true
+if (withDownstream) {
+  try {
+    downstream = await DemoDownstream.start((o) => {
+      tally.consumed++
+      tally.lastConsumed = `${o.topic}[${o.partition}]@${o.offset}`
+      print(formatDelivery(o))
+    })
+  } catch (err) {
+    process.stderr.write(`${red('cannot start the demo downstream:')} ${(err as Error).message}\n`)
+    cluster.close()
+    process.exit(1)
+  }
+  say(`downstream ${downstream.hookUrl}: the handler examples/webhook/handler.mjs POSTs each message there`)
+  say(keys ? `press ${bold('d')} to take the downstream down, and again to bring it back` : `stdin is not a terminal: write ${bold('d')} to it to take the downstream down, and again to bring it back`)
+}
+
 /** Children in process groups of their own: Ctrl-C reaches only this script, which sends each ONE SIGTERM. */
 function start(name: string, file: string, env: NodeJS.ProcessEnv, format: (o: Json) => string | undefined): ChildProcess {
   const child = spawn(process.execPath, [file], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
@@ -80,6 +116,8 @@ function start(name: string, file: string, env: NodeJS.ProcessEnv, format: (o: J
       // not JSON: pass it through
     }
     const port = o && typeof o === 'object' ? observe(name, o) : undefined
+    // The breaker opened or closed: the footer says so now, not at the next tick.
+    if (downstream && name === 'service' && String(o?.msg ?? '').startsWith('circuit breaker')) redraw()
     if (raw && name === 'service') print(line)
     else {
       const text = o && typeof o === 'object' ? format(o) : `${dim(clock())} ${dim(name + ':')} ${line}`
@@ -99,7 +137,12 @@ function start(name: string, file: string, env: NodeJS.ProcessEnv, format: (o: J
 const service = start(
   'service',
   'dist/server.js',
-  { ...common, PORT: process.env.PORT ?? '8080', KAFKA_GROUP_ID: groupId },
+  {
+    ...common,
+    PORT: process.env.PORT ?? '8080',
+    KAFKA_GROUP_ID: groupId,
+    ...(downstream ? { HANDLER: 'examples/webhook/handler.mjs', WEBHOOK_URL: downstream.hookUrl } : {}),
+  },
   formatService,
 )
 const producer = start('producer', 'dist/producer/weather.js', { ...common, PRODUCER_INTERVAL_MS: process.env.PRODUCER_INTERVAL_MS ?? '1000' }, formatProducer)
@@ -122,6 +165,7 @@ async function endOffsets(): Promise<Map<number, number> | undefined> {
 }
 
 async function refresh(): Promise<void> {
+  if (downstream) tally.downstream = { up: downstream.up, takenDown: downstream.takenDown, keys: keys ? 'key' : 'stdin' }
   const ends = await endOffsets()
   if (ends) tally.produced = [...ends.values()].reduce((a, b) => a + b, 0)
   if (!tally.port) return
@@ -133,11 +177,51 @@ async function refresh(): Promise<void> {
 }
 
 let stopping = false
-const ticker = setInterval(() => {
+function redraw(): void {
   void refresh().then(() => {
     if (!stopping) setFooter(status(tally))
   })
-}, STATUS_EVERY_MS)
+}
+const ticker = setInterval(redraw, STATUS_EVERY_MS)
+
+// --downstream: `d` takes the downstream away and brings it back. On a terminal stdin is in raw
+// mode (a key, no Enter, no echo), so Ctrl-C arrives as a byte: it is given back to the process
+// group as the SIGINT the terminal would have sent (npm sees it too, as without --downstream).
+let toggling = false
+async function toggle(): Promise<void> {
+  if (!downstream || toggling || stopping) return
+  toggling = true
+  const wasUp = downstream.up
+  try {
+    await downstream.toggle()
+    say(
+      wasUp
+        ? `downstream ${bold('taken down')}: the handler's POSTs are refused (ECONNREFUSED); d brings it back`
+        : `downstream ${bold('back')}: the breaker closes when its next probe passes`,
+    )
+  } catch (err) {
+    say(red(`the downstream could not listen on port ${downstream.port} again: ${(err as Error).message}`))
+  }
+  toggling = false
+  redraw()
+}
+function releaseKeys(): void {
+  if (keys && process.stdin.isRaw) process.stdin.setRawMode(false)
+  process.stdin.pause()
+}
+if (downstream) {
+  if (keys) process.stdin.setRawMode(true)
+  process.stdin.setEncoding('utf8')
+  process.stdin.on('data', (chunk: string) => {
+    for (const ch of chunk) {
+      if (ch === 'd' || ch === 'D') void toggle()
+      else if (ch === '\x03' && keys) {
+        releaseKeys()
+        process.kill(0, 'SIGINT')
+      }
+    }
+  })
+}
 
 const exited = (c: ChildProcess) => new Promise<void>((r) => (exits.has(c) ? r() : c.once('exit', () => r())))
 
@@ -151,6 +235,7 @@ async function stop(reason: string): Promise<void> {
     return
   }
   stopping = true
+  if (downstream) releaseKeys()
   tally.stopReason = reason
   await refresh()
   clearInterval(ticker)
@@ -165,6 +250,7 @@ async function stop(reason: string): Promise<void> {
     await exited(producer)
   }
   await exited(service)
+  await downstream?.close()
   const ends = await endOffsets()
   let committed: Map<number, number> | undefined
   try {

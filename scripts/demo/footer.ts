@@ -4,7 +4,7 @@
  * ten seconds.
  */
 import type { Tally } from './tally.ts'
-import { bold, clock, colour, cyan, dim, green, live, out, yellow } from './style.ts'
+import { bold, clock, colour, cyan, dim, green, live, out, red, yellow } from './style.ts'
 
 export const STATUS_EVERY_MS = live ? 2000 : 10_000
 
@@ -49,8 +49,27 @@ export function setFooter(lines: string[]): void {
 }
 export const say = (text: string) => print(`${dim(clock())} ${cyan('[demo]')} ${text}`)
 
-/** The footer's two lines: counts read from /metrics and the broker, readiness, the URLs. */
+/**
+ * The footer's two lines: counts read from /metrics and the broker, readiness, the URLs; with
+ * `--downstream` a third: the downstream's state, the breaker's (held = at risk while it is open),
+ * the messages waiting in Kafka (produced, not yet committed) and the key.
+ */
 export function status(tally: Tally): string[] {
+  const lines = counts(tally)
+  const d = tally.downstream
+  if (!d) return lines
+  const m = tally.metrics
+  const state = d.up ? green('up') : red('down')
+  const breaker =
+    m.breaker === 'closed' || m.breaker === ''
+      ? `breaker ${m.breaker || '…'}`
+      : `${red(`breaker ${m.breaker === 'half_open' ? 'half-open' : 'open'}, ${m.atRisk} held`)}, ${Math.max(0, tally.produced - m.committed)} waiting in Kafka`
+  const key = dim(`(${d.keys === 'key' ? 'd' : 'd on stdin'}: ${d.up ? 'take down' : 'bring back'})`)
+  lines.splice(1, 0, `${dim('──')} downstream ${state} ${key}  ${breaker}`)
+  return lines
+}
+
+function counts(tally: Tally): string[] {
   const m = tally.metrics
   const readyText = tally.ready === 'ready' ? green('ready') : yellow(tally.ready)
   const url = tally.port ? `http://localhost:${tally.port}` : 'http://localhost:…'

@@ -69,10 +69,32 @@ export function formatService(o: Json): string | undefined {
   }
   // The demo prints the endpoints itself once the service listens.
   if (msg.startsWith('Server listening at')) return undefined
+  // A failed handler call (the downstream is down): which message, why; lost, not retried.
+  if (msg.startsWith('handler failed') && o.topic !== undefined) {
+    const where = `${o.topic}[${o.partition}]@${o.offset}`
+    // A loopback origin says nothing here (the demo's downstream): `POST /hook failed: ECONNREFUSED`.
+    const why = typeof o.error === 'string' ? o.error.replace(/https?:\/\/(?:127\.0\.0\.1|localhost)(?::\d+)?(?=\/)/g, '') : ''
+    return `${at} ${yellow('failed'.padEnd(9))} ${where.padEnd(16)} ${why} ${dim(o.rejected ? '(rejected: lost)' : '(lost)')}`
+  }
+  // The circuit breaker's two lines (npm run demo -- --downstream), short: the messages above say why.
+  if (msg.startsWith('circuit breaker open')) {
+    const next = typeof o.nextTryInMs === 'number' ? `, ${o.probe ? 'probe' : 'trial'} in ${(o.nextTryInMs / 1000).toFixed(1)} s` : ''
+    return `${at} ${yellow(bold('circuit breaker open'))} after ${String(o.failures)} failures: paused, ${String(o.held ?? 0)} held${next}`
+  }
+  if (msg.startsWith('circuit breaker closed')) {
+    const after = typeof o.openMs === 'number' ? ` after ${(o.openMs / 1000).toFixed(1)} s` : ''
+    const probes = Number(o.probes ?? 0)
+    return `${at} ${green(bold('circuit breaker closed'))}${after}, ${probes} probe${probes === 1 ? '' : 's'}: resumed, ${String(o.held ?? 0)} held first`
+  }
   const tag = level >= 40 ? (LEVEL[level] ?? ((s: string) => s))(LEVEL_NAME[level] ?? String(level)) + ' ' : ''
   const rest = fields(o, skip)
   const important = /shutdown|final commit|left the consumer group|exit/.test(msg)
   return `${at} ${tag}${important ? bold(msg) : msg}${rest ? ' ' + dim(rest) : ''}`
+}
+
+/** A message the demo's downstream received (npm run demo -- --downstream): the webhook handler's JSON body. */
+export function formatDelivery(o: Json): string {
+  return `${dim(clock())} ${green('delivered')} ${`${o.topic}[${o.partition}]@${o.offset}`.padEnd(16)} ${describeValue(o.key, o.value)}`
 }
 
 /** The producer writes JSON too (its own small format). */

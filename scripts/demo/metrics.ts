@@ -13,6 +13,12 @@ export function sumMetric(text: string, name: string, filter?: RegExp): number {
   return total
 }
 
+/** The label value of the sample of `name` whose value is 1 (a state gauge), or '' when none is. */
+export function stateOf(text: string, name: string, label: string): string {
+  const re = new RegExp(`^${name}\\{[^}]*\\b${label}="([^"]*)"[^}]*\\}\\s+1(?:\\s|$)`, 'm')
+  return re.exec(text)?.[1] ?? ''
+}
+
 /** The counts the footer and the summary show, from /metrics. */
 export interface Metrics {
   processedOk: number
@@ -20,6 +26,10 @@ export interface Metrics {
   committed: number
   atRisk: number
   lost: number
+  /** consumer_breaker_state: closed, open, half_open ('' without a breaker). */
+  breaker: string
+  /** consumer_breaker_opened_total. */
+  breakerOpened: number
 }
 
 /** One scrape of /metrics and /readyz of the service on `port`; undefined when it does not answer within a second. */
@@ -37,6 +47,8 @@ export async function scrape(port: number): Promise<{ metrics: Metrics; ready: '
         committed: sumMetric(metrics, 'consumer_messages_committed_total'),
         atRisk: sumMetric(metrics, 'consumer_messages_at_risk'),
         lost: sumMetric(metrics, 'consumer_messages_lost_total'),
+        breaker: stateOf(metrics, 'consumer_breaker_state', 'state'),
+        breakerOpened: sumMetric(metrics, 'consumer_breaker_opened_total'),
       },
       ready: ready === 200 ? 'ready' : 'not ready',
     }

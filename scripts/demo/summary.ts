@@ -33,22 +33,34 @@ export function summary(
   const done = tally.complete ? `last line "${tally.complete.msg}"` : 'no shutdown line'
   const why = tally.failure ?? tally.stderr.at(-1)
   const row = (k: string, v: string) => `  ${k.padEnd(13)}${v}`
+  const d = tally.downstream
+  const times = (n: number) => `${n} time${n === 1 ? '' : 's'}`
   const lines = [
     '',
     bold(`summary — ${secs} s, topic ${topic} (${partitions} partitions), group ${groupId}`),
     row('produced', `${produced}  ${dim(`(end offsets on the broker: ${perPartition(ends)})`)}`),
-    row('consumed', `${tally.consumed}  ${dim(`("consumed" lines; last ${tally.lastConsumed || '–'})`)}`),
+    row('consumed', `${tally.consumed}  ${dim(`(${d ? 'delivered to the downstream' : '"consumed" lines'}; last ${tally.lastConsumed || '–'})`)}`),
     row(
       'committed',
       `${committedCount}  ${dim(`(group offsets on the broker: ${perPartition(committed) || 'none'})`)}`,
     ),
     row('', allIn ? green('= end offsets: every produced message was committed') : yellow('≠ end offsets: the group had not caught up')),
     row('at risk/lost', `${tally.metrics.atRisk} / ${tally.metrics.lost}  ${dim('(last scrape of /metrics)')}`),
+    ...(d
+      ? [
+          row('breaker', `opened ${times(tally.metrics.breakerOpened)}, ${tally.metrics.breaker || '–'} at the end; downstream taken down ${times(d.takenDown)}`),
+          ...(tally.metrics.breakerOpened > 0 && tally.metrics.lost > 0 && tally.heldLost === 0
+            ? [row('', dim('lost: the calls that failed as it opened; none while it was open'))]
+            : []),
+        ]
+      : []),
     row('final commit', fcText),
     row('service', `exit code ${code === 0 ? green('0') : red(String(code))}; ${done}`),
   ]
   if (code !== 0 && why) lines.push(row('', red(`it stopped because: ${why}`)))
-  if (code !== 0 && tally.metrics.atRisk > 0) {
+  if (tally.heldLost > 0) {
+    lines.push(row('', yellow(`${tally.heldLost} held, lost at shutdown: committed, never processed`)))
+  } else if (code !== 0 && tally.metrics.atRisk > 0) {
     lines.push(row('', yellow(`${tally.metrics.atRisk} committed, not processed at the last scrape: lost if never processed (at most once)`)))
   }
   if (why && /EADDRINUSE/.test(why)) lines.push(row('', `port ${process.env.PORT ?? 8080} is taken: try PORT=8081 npm run demo`))

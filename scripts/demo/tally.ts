@@ -15,9 +15,13 @@ export const tally = {
   failure: undefined as string | undefined,
   stderr: [] as string[],
   stopReason: '',
-  metrics: { processedOk: 0, processedFailed: 0, committed: 0, atRisk: 0, lost: 0 } as Metrics,
+  metrics: { processedOk: 0, processedFailed: 0, committed: 0, atRisk: 0, lost: 0, breaker: '', breakerOpened: 0 } as Metrics,
   ready: 'starting',
   produced: 0,
+  /** `--downstream` only: the demo's downstream (scripts/demo/downstream.ts) as the footer shows it. */
+  downstream: undefined as { up: boolean; takenDown: number; keys: 'key' | 'stdin' } | undefined,
+  /** Held messages the service counted lost at shutdown (the breaker was still open). */
+  heldLost: 0,
 }
 
 export type Tally = typeof tally
@@ -31,6 +35,7 @@ export function observe(name: string, o: Json): number | undefined {
     tally.lastConsumed = `${o.topic}[${o.partition}]@${o.offset}`
   } else if (msg.startsWith('final commit')) tally.finalCommit = o
   else if (msg.startsWith('shutdown complete') || msg.startsWith('shutdown finished')) tally.complete = o
+  else if (msg.startsWith('committed messages held while the circuit breaker was open are lost')) tally.heldLost += Number(o.count ?? 0)
   if (Number(o.level) >= 50 && tally.failure === undefined) {
     const err = o.err as Json | undefined
     tally.failure = typeof err?.message === 'string' ? `${msg}: ${err.message}` : msg
