@@ -6,6 +6,7 @@ export const ErrorCode = {
   DECODE_FAILED: 'AMO_DECODE_FAILED',
   HANDLER_TIMEOUT: 'AMO_HANDLER_TIMEOUT',
   SHUTDOWN_TIMEOUT: 'AMO_SHUTDOWN_TIMEOUT',
+  SHUTDOWN_UNPROCESSED: 'AMO_SHUTDOWN_UNPROCESSED',
   TOPIC_MISSING: 'AMO_TOPIC_MISSING',
   START_FAILED: 'AMO_START_FAILED',
   LISTEN_FAILED: 'AMO_LISTEN_FAILED',
@@ -63,6 +64,18 @@ export class ShutdownTimeoutError extends AmoError {
       ErrorCode.SHUTDOWN_TIMEOUT,
       `shutdown passed SHUTDOWN_TIMEOUT_MS=${timeoutMs}; ${abandoned} committed message(s) were not processed`,
     )
+    this.abandoned = abandoned
+  }
+}
+
+/**
+ * Shutdown ended before the deadline with committed messages left unprocessed: held by the
+ * circuit breaker (committed, never started) when shutdown came.
+ */
+export class ShutdownUnprocessedError extends AmoError {
+  readonly abandoned: number
+  constructor(abandoned: number) {
+    super(ErrorCode.SHUTDOWN_UNPROCESSED, `${abandoned} committed message(s) were not processed: held by the circuit breaker when shutdown came`)
     this.abandoned = abandoned
   }
 }

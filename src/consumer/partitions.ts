@@ -120,7 +120,7 @@ export class PartitionState {
       { topic: this.topic, partition: this.partition, fromOffset: this.next, toOffset: this.committer.acked - 1, count: n, lost: true, reason },
       reason === 'revoked'
         ? 'committed messages held while the circuit breaker was open are lost: the group rebalanced, and the partition resumes from its committed offset'
-        : 'committed messages held while the circuit breaker was open are lost: shutdown came before the downstream was back',
+        : 'committed messages held while the circuit breaker was open are lost: shutdown came before they were processed',
     )
     this.atRisk.clear()
     return n

@@ -21,7 +21,7 @@
  */
 import type { KafkaMessage } from 'kafkajs'
 import type { Logger } from 'pino'
-import { ShutdownTimeoutError } from '../errors.ts'
+import { ShutdownTimeoutError, ShutdownUnprocessedError } from '../errors.ts'
 import { onAbort, withTimeout } from './bounded.ts'
 import type { PartitionState } from './partitions.ts'
 
@@ -84,7 +84,8 @@ export async function shutdownSequence(p: ShutdownParts): Promise<ShutdownResult
   const clean = settled && abandoned === 0
   const result: ShutdownResult = { clean, abandoned, durationMs: Date.now() - started }
   if (!clean) {
-    result.error = new ShutdownTimeoutError(p.timeoutMs, abandoned)
+    // Past the deadline, or before it with held messages that could not run (the breaker).
+    result.error = p.deadline.signal.aborted || !settled ? new ShutdownTimeoutError(p.timeoutMs, abandoned) : new ShutdownUnprocessedError(abandoned)
   }
   return result
 }

@@ -56,6 +56,7 @@ export function breakerCases(broker: CaseBroker, name: (prefix: string) => strin
       assert.equal(lines[0]!.count, held)
       assert.equal(Number(lines[0]!.toOffset) - Number(lines[0]!.fromOffset) + 1, held)
       assert.equal(svc.logs.at(-1)!.msg, 'shutdown finished, not clean: exit 1')
+      assert.equal(svc.logs.at(-1)!.code, 'AMO_SHUTDOWN_UNPROCESSED', 'not a timeout: held messages')
       assert.equal(down.deliveries().length, 0, 'nothing reached the downstream')
     } finally {
       await svc.stop('SIGKILL')
