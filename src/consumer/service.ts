@@ -9,8 +9,8 @@
  *   batch.ts            each fetched batch, handed to the object of its commit mode
  *                       (commit-modes.ts: the commit gate and the dispatcher for sync, the ungated
  *                       path for async and auto)
- *   breaker.ts          the circuit breaker: pauses fetching while the handler's downstream is down
- *                       (paused-lag.ts keeps consumer_lag true meanwhile)
+ *   breaker.ts          the circuit breaker; fetching.ts pauses fetching while it is open (and at
+ *                       shutdown); probe.ts bounds the handler module's probe
  *   shutdown.ts         the shutdown sequence; final-commit.ts its final commit
  *
  * kafkajs events: GROUP_JOIN (a generation joined: the partitions' owner is told, readiness on),
@@ -21,7 +21,7 @@ import type { EachBatchPayload, Kafka } from 'kafkajs'
 import type { Logger } from 'pino'
 import type { ServiceConfig } from '../config/load.ts'
 import { createDecoder } from '../message/decode.ts'
-import type { HandlerModule, Probe } from '../message/handler.ts'
+import type { HandlerModule } from '../message/handler.ts'
 import { CallWatch } from '../message/call-watch.ts'
 import { MessageRunner, type ProcessDeps } from '../message/process.ts'
 import type { Metrics } from '../metrics.ts'
@@ -39,7 +39,8 @@ import { InFlightLimiter } from './in-flight.ts'
 import { LossLedger } from './loss-ledger/ledger.ts'
 import { GroupReader } from './loss-ledger/read-group.ts'
 import { Partitions, type PartitionState } from './partitions.ts'
-import { PausedLag } from './paused-lag.ts'
+import { Fetching } from './fetching.ts'
+import { boundedProbe } from './probe.ts'
 import { abandonJoin, shutdownSequence, Unprocessed, type ShutdownResult } from './shutdown.ts'
 import { inspectTopics } from './topics.ts'
 
@@ -47,26 +48,6 @@ export type { ConsumerState, ShutdownResult }
 
 /** Fetch long-poll: also bounds how long leaving the group waits for an idle fetch. */
 const MAX_WAIT_MS = 500
-/** The probe's time limit when HANDLER_TIMEOUT_MS=0 (no limit for handlers). */
-const PROBE_TIMEOUT_MS = 30_000
-
-/**
- * The handler module's probe as the breaker calls it: with a signal that fires at the time limit
- * (HANDLER_TIMEOUT_MS) or at shutdown, and not waited for past it even if it ignores the signal.
- */
-function boundedProbe(probe: Probe, timeoutMs: number, stop: AbortSignal, log: Logger): () => Promise<void> {
-  return async () => {
-    const signal = AbortSignal.any([AbortSignal.timeout(timeoutMs), stop])
-    const gaveUp = new Promise<never>((_resolve, reject) => {
-      const fail = () => reject(signal.reason instanceof Error ? signal.reason : new Error('probe aborted'))
-      if (signal.aborted) fail()
-      else signal.addEventListener('abort', fail, { once: true })
-    })
-    gaveUp.catch(() => undefined)
-    await Promise.race([Promise.resolve().then(() => probe({ signal, log })), gaveUp])
-  }
-}
-
 export class ConsumerService {
   private readonly clients: ConsumerClients
   private readonly healthState: ConsumerHealth
@@ -78,8 +59,8 @@ export class ConsumerService {
   private readonly ledger: LossLedger | undefined
   /** The circuit breaker around the handler (undefined: BREAKER_THRESHOLD=0). */
   private readonly breaker: CircuitBreaker | undefined
-  /** consumer_lag from the brokers' end offsets while the breaker keeps fetching paused. */
-  private readonly pausedLag: PausedLag
+  /** Fetching paused and resumed: for the breaker, and at shutdown. */
+  private readonly fetching: Fetching
   private readonly batchParts: BatchParts
   /** What every partition's message runner shares (its metrics are the partition's). */
   private readonly runnerDeps: Omit<ProcessDeps, 'metrics'>
@@ -134,18 +115,18 @@ export class ConsumerService {
       this.ledger = new LossLedger({ metrics, log, read: new GroupReader(this.clients.admin, config.groupId).read, readBudgetMs: config.sessionTimeoutMs })
       this.partitions.listen(this.ledger)
     }
-    this.pausedLag = new PausedLag(this.clients.admin, config.topics, this.partitions, log)
+    this.fetching = new Fetching(this.clients.consumer, config.topics, this.clients.admin, this.partitions, log)
     const limiter = new InFlightLimiter(config.maxInFlight, { perSecond: config.maxCallsPerSecond, onDelayed: () => metrics.callsDelayed.inc() })
     if (config.breaker) {
       this.breaker = new CircuitBreaker({
         ...config.breaker,
-        probe: module.probe && boundedProbe(module.probe, config.handlerTimeoutMs || PROBE_TIMEOUT_MS, this.startAbort.signal, log),
+        probe: module.probe && boundedProbe(module.probe, config.handlerTimeoutMs, this.startAbort.signal, log),
         // Held: committed and not started (at risk, less the calls running, which hold a slot each).
         held: () => Math.max(0, [...this.partitions.all()].reduce((n, p) => n + p.atRisk.count, 0) - limiter.count),
         log,
         metrics: metrics.breaker,
       })
-      this.breaker.onChange((state) => this.followBreaker(state))
+      this.breaker.onChange((state) => this.fetching.breaker(state))
     }
     metrics.inFlightSource.read = () => limiter.count
     this.batchParts = {
@@ -177,38 +158,6 @@ export class ConsumerService {
   /** The circuit breaker's state, or undefined when there is none (BREAKER_THRESHOLD=0). */
   get breakerState(): BreakerState | undefined {
     return this.breaker?.state
-  }
-
-  /**
-   * The breaker opened: pause fetching (nothing new is fetched, so nothing new is committed).
-   * Half-open (no probe): fetch again, for the trial message. Closed: fetch again; the held
-   * messages come first (they are the first ones past each partition's resolved offset).
-   */
-  private followBreaker(state: BreakerState): void {
-    if (this.healthState.stopping) return
-    if (state === 'open') {
-      this.pauseFetching()
-      this.pausedLag.start()
-    } else {
-      this.pausedLag.stop()
-      this.resumeFetching()
-    }
-  }
-
-  private pauseFetching(): void {
-    try {
-      this.clients.consumer.pause(this.config.topics.map((topic) => ({ topic })))
-    } catch {
-      // not running yet: nothing to pause (each join pauses again while the breaker is open)
-    }
-  }
-
-  private resumeFetching(): void {
-    try {
-      this.clients.consumer.resume(this.config.topics.map((topic) => ({ topic })))
-    } catch {
-      // not running: nothing to resume
-    }
   }
 
   get state(): ConsumerState {
@@ -283,7 +232,7 @@ export class ConsumerService {
       this.rejoining = false
       if (this.joins++ > 0) this.metrics.rebalances.inc()
       this.partitions.joined(e.payload.memberId, e.payload.memberAssignment)
-      if (this.breaker?.state === 'open') this.pauseFetching() // a restarted consumer starts unpaused
+      this.fetching.keepPaused() // a restarted consumer starts unpaused
       this.healthState.joined()
       this.log.info(
         { groupId: e.payload.groupId, memberId: e.payload.memberId, assignment: e.payload.memberAssignment, generation: this.joins },
@@ -333,7 +282,7 @@ export class ConsumerService {
     const p = this.partitions.get(batch.topic, batch.partition)
     this.partitions.fetched(p, batch.messages[0]?.offset)
     if (this.healthState.stopping || batch.messages.length === 0) return // not committed: fetched again later
-    if (this.breaker?.state === 'open') this.pauseFetching() // fetched before the pause took effect
+    this.fetching.keepPaused() // fetched before the pause took effect
     const work = this.runBatch(payload, p)
     this.activeBatches.add(work)
     try {
@@ -377,7 +326,6 @@ export class ConsumerService {
     this.healthState.stop()
     this.startAbort.abort()
     this.breaker?.stop()
-    this.pausedLag.stop()
     if (was === 'idle') {
       // Never started (a start-up failure, or app.close() before ready): nothing to commit or leave.
       this.healthState.state = 'stopped'
@@ -391,13 +339,14 @@ export class ConsumerService {
         // No partition assigned, so nothing committed is waiting to be processed: a join still pending
         // (held by the coordinator, or the broker unreachable, or the connect loop between attempts)
         // is given up at once rather than waited for.
+        this.fetching.stop()
         return await abandonJoin({ log: this.log, state: was, abortConnections: () => this.clients.abort(), closeClients: (leaveMs, othersMs) => this.closeClients(leaveMs, othersMs) })
       }
       return await shutdownSequence({
         timeoutMs: this.config.shutdownTimeoutMs,
         log: this.log,
         deadline: this.deadline,
-        stopFetching: () => this.pauseFetching(),
+        stopFetching: () => this.fetching.stop(),
         inFlight: () => [...this.activeBatches],
         countHeld: () => {
           for (const p of this.partitions.all()) this.unprocessed.held(p.loseHeld('shutdown', this.log))
