@@ -45,6 +45,12 @@ export interface OutageResult {
   env: Record<string, string>
   /** Records in the topic. */
   produced: number
+  /** From taking the downstream down to its answering again (outageMs plus the stop and the start). */
+  downMs: number
+  /** Sends the cluster acknowledged in that time (acks=all). */
+  producedWhileDown: number
+  /** Producer partition loops held more than 2 s by a send: a run whose producer stalled produced less than the rate. */
+  producerStalls: { count: number; longestMs: number }
   /** Distinct records the downstream stored (webhook: answered 2xx; PostgreSQL: rows). */
   received: number
   /** produced - received: records the downstream never got. */
@@ -138,10 +144,14 @@ export async function runOutage(o: OutageOptions): Promise<OutageResult> {
     await stream.start()
     await sleep(o.warmMs ?? 5000)
     log(`outage: ${o.downstream} down`)
+    const ackedAtDown = stream.acked.size
+    const downAt = Date.now()
     await downstream.down()
     await sleep(o.outageMs ?? 20_000)
     const upAt = Date.now()
     await downstream.up()
+    const producedWhileDown = stream.acked.size - ackedAtDown
+    const downMs = Date.now() - downAt
     log(`outage: ${o.downstream} up again`)
     await sleep(o.afterMs ?? 10_000)
     await stream.stop()
@@ -164,6 +174,9 @@ export async function runOutage(o: OutageOptions): Promise<OutageResult> {
       downstream: o.downstream,
       env,
       produced,
+      downMs,
+      producedWhileDown,
+      producerStalls: stream.stalls(),
       received,
       missing: produced - received,
       duplicates: await downstream.duplicates(topic, svc),
