@@ -30,6 +30,7 @@ import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { openBroker, type BrokerKind } from '../harness/chaos/cluster.ts'
 import { details, machine, outageDetails, outageTable, table, writeSection } from './chaos/report.ts'
+import { warmUp, type WarmUp } from './chaos/warm-up.ts'
 import { DEFAULT_OUTAGE_RUNS, parseOutageRuns, runOutages, type OutageRunResult } from './chaos/outage.ts'
 import type { ChaosOptions, Mode } from '../harness/chaos/run-context.ts'
 import { runChaos, type ChaosResult } from '../harness/chaos/scenario.ts'
@@ -67,11 +68,17 @@ async function outageSuite(kind: BrokerKind, spec: string | undefined): Promise<
   console.log(`chaos: starting ${kind === 'kafka' ? `Apache Kafka ${process.env.KAFKA_VERSION ?? '(default version)'}, 3 nodes` : 'the mock cluster'} ...`)
   const broker = await openBroker(kind)
   let results: OutageRunResult[]
+  let warm: WarmUp | undefined
   try {
     console.log(
       `chaos: ${broker.description}${broker.startMs ? ` (started in ${(broker.startMs / 1000).toFixed(1)} s)` : ''}; ` +
         `${runs.length} downstream-outage runs: 200 msg/s on 6 partitions, the downstream down for 20 s; load average ${loadStart.join(', ')}`,
     )
+    if (kind === 'kafka') {
+      console.log('\n== warm-up: a service at defaults consuming 200 msg/s until it keeps up (scripts/chaos/warm-up.ts)')
+      warm = await warmUp(broker, (l) => console.log(l))
+      console.log(`   ${warm.keptUp ? 'kept up' : 'NOT KEEPING UP'} after ${(warm.ms / 1000).toFixed(0)} s (lag ${warm.lag})`)
+    }
     results = await runOutages(broker, runs, (l) => console.log(l))
   } finally {
     await broker.close()
@@ -91,6 +98,7 @@ async function outageSuite(kind: BrokerKind, spec: string | undefined): Promise<
       results: [],
       outages: results,
       load: { start: loadStart, end: loadEnd },
+      ...(warm ? { warmUp: warm } : {}),
     })
     console.log('written: bench-results/chaos.md, bench-results/chaos.json')
   }

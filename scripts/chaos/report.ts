@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { ROOT } from '../../harness/service-process.ts'
 import type { ChaosResult } from '../../harness/chaos/scenario.ts'
 import type { OutageRunResult } from './outage.ts'
+import type { WarmUp } from './warm-up.ts'
 
 const DIR = join(ROOT, 'bench-results')
 const JSON_FILE = join(DIR, 'chaos.json')
@@ -32,6 +33,8 @@ export interface Section {
   outages?: OutageRunResult[]
   /** Load average (1, 5, 15 min) at the start and the end of the suite. */
   load?: { start: number[]; end: number[] }
+  /** Outage runs on Apache Kafka: the warm-up before them. */
+  warmUp?: WarmUp
 }
 
 export function machine(): string {
@@ -64,12 +67,12 @@ function configLabel(r: OutageRunResult): string {
 /** The outage runs: before (no breaker) and after (defaults), side by side per case. */
 export function outageTable(results: OutageRunResult[]): string {
   return [
-    '| downstream | ordering, commit window, in-flight cap | breaker | produced | produced while down | never received (missing) | counted lost | duplicates | opened | resumed after (ms) | held at close | bound | verdict |',
-    '|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|',
+    '| downstream | ordering, commit window, in-flight cap | breaker | produced | lag when it went down | produced while down | never received (missing) | counted lost | duplicates | opened | resumed after (ms) | held at close | bound | verdict |',
+    '|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|',
     ...results.map((r) => {
       const held = r.closes.map((c) => c.held).join(' + ') || '-'
       const downstream = r.downstream === 'webhook' ? 'webhook (SIGKILL)' : 'PostgreSQL (stopped)'
-      return `| ${downstream} | ${configLabel(r)} | ${r.breaker ? 'on (5)' : 'off (0)'} | ${r.produced} | ${r.producedWhileDown} | ${r.missing} | ${r.lost} | ${r.duplicates} | ${r.opened} | ${r.resumeMs ?? '-'} | ${held} | ${r.bound ?? '-'} | ${r.verdict} |`
+      return `| ${downstream} | ${configLabel(r)} | ${r.breaker ? 'on (5)' : 'off (0)'} | ${r.produced} | ${r.lagAtDown} | ${r.producedWhileDown} | ${r.missing} | ${r.lost} | ${r.duplicates} | ${r.opened} | ${r.resumeMs ?? '-'} | ${held} | ${r.bound ?? '-'} | ${r.verdict} |`
     }),
   ].join('\n')
 }
@@ -110,6 +113,7 @@ function outageSectionMd(s: Section): string {
     '',
     `${s.date} — ${s.machine}. Suite: ${(s.totalMs / 1000).toFixed(0)} s` +
       (s.clusterStartMs ? ` (cluster start ${(s.clusterStartMs / 1000).toFixed(1)} s).` : '.') +
+      (s.warmUp ? ` Warm-up: the service ${s.warmUp.keptUp ? 'kept up' : 'had NOT kept up'} after ${(s.warmUp.ms / 1000).toFixed(0)} s.` : '') +
       loadLabel(s),
     '',
     outageTable(outages),
