@@ -20,7 +20,7 @@ export interface WarmUp {
   lag: number
 }
 
-/** `maxMs`: the longest the stream runs (the service's start, up to 180 s on a fresh cluster, comes first). */
+/** `maxMs`: the longest the stream runs (after the service is ready). */
 export async function warmUp(broker: ChaosBroker, log: (line: string) => void, rate = 200, maxMs = 240_000): Promise<WarmUp> {
   const t0 = Date.now()
   const cluster = await broker.forOutage()
@@ -33,8 +33,7 @@ export async function warmUp(broker: ChaosBroker, log: (line: string) => void, r
   let inARow = 0
   let loggedAt = t0
   try {
-    // The first group of a fresh cluster waits for __consumer_offsets (50 partitions, 3 replicas) to be created.
-    await svc.waitReady(180_000)
+    await svc.waitReady(60_000)
     await stream.start()
     const readyAt = Date.now()
     while (inARow < 3 && Date.now() - readyAt < maxMs) {
