@@ -10,7 +10,7 @@
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { HttpDownstream, PostgresServer } from '../downstream/index.ts'
-import { committedToEnd, endOffsets, eventually, sleep } from '../kafka-tools.ts'
+import { client, committedToEnd, endOffsets, eventually, sleep } from '../kafka-tools.ts'
 import { startService, type ServiceProcess } from '../service-process.ts'
 import { Stream } from './stream.ts'
 
@@ -33,7 +33,10 @@ export interface OutageOptions {
   /** Messages per second (default 200). */
   rate?: number
   partitions?: number
-  /** Streaming before the outage (default 5 s), the outage (20 s), streaming after it (10 s). */
+  /**
+   * Streaming before the outage (default 5 s; then, up to 60 s more, until the service keeps up:
+   * its group's lag at most one second of messages), the outage (20 s), streaming after it (10 s).
+   */
   warmMs?: number
   outageMs?: number
   afterMs?: number
@@ -45,6 +48,14 @@ export interface OutageResult {
   env: Record<string, string>
   /** Records in the topic. */
   produced: number
+  /** The group's lag (end offsets minus committed offsets) just before the downstream went down. */
+  lagAtDown: number
+  /** From taking the downstream down to its answering again (outageMs plus the stop and the start). */
+  downMs: number
+  /** Sends the cluster acknowledged in that time (acks=all). */
+  producedWhileDown: number
+  /** Producer partition loops held more than 2 s by a send: a run whose producer stalled produced less than the rate. */
+  producerStalls: { count: number; longestMs: number }
   /** Distinct records the downstream stored (webhook: answered 2xx; PostgreSQL: rows). */
   received: number
   /** produced - received: records the downstream never got. */
@@ -118,6 +129,20 @@ async function postgres(): Promise<Downstream> {
   }
 }
 
+/** End offsets minus the group's committed offsets, summed over the topic (committed read first, so never below 0). */
+export async function groupLag(brokers: string[], groupId: string, topic: string): Promise<number> {
+  const admin = client(brokers).admin()
+  await admin.connect()
+  try {
+    const [t] = await admin.fetchOffsets({ groupId, topics: [topic] })
+    const committed = new Map((t?.partitions ?? []).map((p) => [p.partition, Math.max(0, Number(p.offset))]))
+    const ends = await admin.fetchTopicOffsets(topic)
+    return ends.reduce((sum, p) => sum + Number(p.high) - (committed.get(p.partition) ?? 0), 0)
+  } finally {
+    await admin.disconnect()
+  }
+}
+
 export async function runOutage(o: OutageOptions): Promise<OutageResult> {
   const log = o.log ?? (() => undefined)
   const partitions = o.partitions ?? 6
@@ -137,11 +162,25 @@ export async function runOutage(o: OutageOptions): Promise<OutageResult> {
     await svc.waitReady(60_000)
     await stream.start()
     await sleep(o.warmMs ?? 5000)
-    log(`outage: ${o.downstream} down`)
+    // The outage must find the service consuming at the producer's pace: the first group on a
+    // fresh Apache Kafka cluster can take many seconds to start (the __consumer_offsets topic is
+    // created then), and an outage that passes while the service is still behind loses little
+    // even without the breaker, and tests nothing.
+    const lag = () => groupLag(o.bootstrap, `g-${topic}`, topic)
+    let lagAtDown = await lag()
+    if (lagAtDown > rate) {
+      log(`outage: waiting for the service to catch up (lag ${lagAtDown})`)
+      await eventually(async () => (lagAtDown = await lag()) <= rate, 60_000, 250)
+    }
+    log(`outage: ${o.downstream} down (lag ${lagAtDown})`)
+    const ackedAtDown = stream.acked.size
+    const downAt = Date.now()
     await downstream.down()
     await sleep(o.outageMs ?? 20_000)
     const upAt = Date.now()
     await downstream.up()
+    const producedWhileDown = stream.acked.size - ackedAtDown
+    const downMs = Date.now() - downAt
     log(`outage: ${o.downstream} up again`)
     await sleep(o.afterMs ?? 10_000)
     await stream.stop()
@@ -164,6 +203,10 @@ export async function runOutage(o: OutageOptions): Promise<OutageResult> {
       downstream: o.downstream,
       env,
       produced,
+      lagAtDown,
+      downMs,
+      producedWhileDown,
+      producerStalls: stream.stalls(),
       received,
       missing: produced - received,
       duplicates: await downstream.duplicates(topic, svc),
