@@ -103,7 +103,14 @@ export class MessageTracing {
   /** The SDK's recording span, with the messaging attributes and the "handler start" event. */
   private record(name: string, topic: string, partition: number, raw: KafkaMessage, parent: SpanContext | undefined, traceId: string): MessageSpan {
     const fetched = fetchedAt(raw)
-    const attributes: Attributes = {
+    // Starts at the fetch when the consumer marked it, else now (the SDK's own precise clock).
+    const options = fetched === undefined ? { kind: SpanKind.CONSUMER } : { kind: SpanKind.CONSUMER, startTime: fetched }
+    const span = parent
+      ? this.tracer.startSpan(name, options, new RemoteParentContext(parent))
+      : this.ids.withTraceId(traceId, () => this.tracer.startSpan(name, options, ROOT_CONTEXT))
+    // Set on the span, not passed to startSpan: the SDK copies and checks start attributes twice
+    // (for the sampler, then for the span), which cost twice as much; the sampler has decided.
+    span.setAttributes({
       'messaging.system': 'kafka',
       'messaging.operation.type': 'process',
       'messaging.operation.name': 'process',
@@ -111,13 +118,8 @@ export class MessageTracing {
       'messaging.destination.partition.id': String(partition),
       'messaging.kafka.offset': Number(raw.offset),
       'messaging.consumer.group.name': this.groupId,
-    }
-    if (raw.key) attributes['messaging.kafka.message.key'] = raw.key.toString('utf8')
-    // Starts at the fetch when the consumer marked it, else now (the SDK's own precise clock).
-    const options = fetched === undefined ? { kind: SpanKind.CONSUMER, attributes } : { kind: SpanKind.CONSUMER, attributes, startTime: fetched }
-    const span = parent
-      ? this.tracer.startSpan(name, options, new RemoteParentContext(parent))
-      : this.ids.withTraceId(traceId, () => this.tracer.startSpan(name, options, ROOT_CONTEXT))
+    })
+    if (raw.key) span.setAttribute('messaging.kafka.message.key', raw.key.toString('utf8'))
     // The wait before the handler: from the fetch (when the consumer marked it) to now, which in
     // COMMIT_MODE=sync is after the commit covering this message was acknowledged.
     span.addEvent('handler start', fetched === undefined ? NO_ATTRIBUTES : { 'amo.wait_before_handler_ms': Date.now() - fetched })
