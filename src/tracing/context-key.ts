@@ -10,16 +10,21 @@ import { createContextKey, ROOT_CONTEXT, type Context } from '@opentelemetry/api
 export const SPAN_KEY = createContextKey('OpenTelemetry Context Key SPAN')
 
 /**
- * A Context that holds one value, the span under SPAN_KEY (as `trace.setSpan(ROOT_CONTEXT, span)`
- * would), without a Map. Setting another value gives an ordinary context.
+ * A Context that holds one value, a span under SPAN_KEY (as `trace.setSpan(ROOT_CONTEXT, span)`
+ * would), without a Map: `heldSpan()` (the object itself, when it is the span). Setting another
+ * value gives an ordinary context.
  */
 export abstract class SpanOnlyContext implements Context {
+  protected heldSpan(): unknown {
+    return this
+  }
+
   getValue(key: symbol): unknown {
-    return key === SPAN_KEY ? this : undefined
+    return key === SPAN_KEY ? this.heldSpan() : undefined
   }
 
   setValue(key: symbol, value: unknown): Context {
-    return ROOT_CONTEXT.setValue(SPAN_KEY, this).setValue(key, value)
+    return ROOT_CONTEXT.setValue(SPAN_KEY, this.heldSpan()).setValue(key, value)
   }
 
   deleteValue(key: symbol): Context {

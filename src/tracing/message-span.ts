@@ -11,7 +11,7 @@
  * UnsampledSpan: a valid span context with the sampled flag off, made of one object, its span id
  * made only when read. Either way the handler runs inside the span's context.
  */
-import { context, SpanKind, SpanStatusCode, trace, ROOT_CONTEXT, SamplingDecision, type Attributes, type Context, type Span, type SpanContext, type Tracer } from '@opentelemetry/api'
+import { context, SpanKind, SpanStatusCode, ROOT_CONTEXT, SamplingDecision, type Attributes, type Context, type Span, type SpanContext, type Tracer } from '@opentelemetry/api'
 import { parseTraceParent, TraceState } from '@opentelemetry/core'
 import type { Sampler } from '@opentelemetry/sdk-trace'
 import type { IHeaders, KafkaMessage } from 'kafkajs'
@@ -81,6 +81,8 @@ export class MessageTracing {
   private readonly ids: TraceIds
   private readonly groupId: string
   private readonly newSpanId: () => string
+  /** `<topic> process`, per topic. */
+  private readonly names = new Map<string, string>()
 
   constructor(o: MessageTracingOptions) {
     this.tracer = o.tracer
@@ -91,7 +93,8 @@ export class MessageTracing {
   }
 
   start(topic: string, partition: number, raw: KafkaMessage): MessageSpan {
-    const name = `${topic} process`
+    let name = this.names.get(topic)
+    if (name === undefined) this.names.set(topic, (name = `${topic} process`))
     const remote = remoteParent(raw.headers)
     const parentContext: Context = remote ? new RemoteParentContext(remote.parent) : ROOT_CONTEXT
     const traceId = remote ? remote.parent.traceId : this.ids.newTraceId()
@@ -127,11 +130,14 @@ export class MessageTracing {
   }
 }
 
-/** A sampled message: the SDK's span, ended with the outcome. */
-class RecordedMessageSpan implements MessageSpan {
-  private readonly ctx: Context
+/** A sampled message: the SDK's span, ended with the outcome; the object is also the Context that holds it. */
+class RecordedMessageSpan extends SpanOnlyContext implements MessageSpan {
   constructor(readonly span: Span) {
-    this.ctx = trace.setSpan(ROOT_CONTEXT, span)
+    super()
+  }
+
+  protected override heldSpan(): Span {
+    return this.span
   }
 
   get logFields(): { trace_id: string; span_id: string } {
@@ -140,7 +146,7 @@ class RecordedMessageSpan implements MessageSpan {
   }
 
   run<T>(fn: () => T): T {
-    return context.with(this.ctx, fn)
+    return context.with(this, fn)
   }
 
   ok(): void {
