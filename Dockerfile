@@ -83,7 +83,7 @@ HEALTHCHECK --interval=10s --timeout=5s --start-period=15s --retries=3 \
 # memory it sees: the container's limit when there is one, else the host's, where it allows a
 # young generation of up to 3 x 64 MB and an old generation that grows to 4x its live data
 # between full collections. --max-semi-space-size=8 fixes the young generation at 3 x 8 MB and
-# --heap-growing-percent=50 the growth at 1.5x, wherever it runs: peak RSS 106-166 MB in the
+# --heap-growing-percent=50 the growth at 1.5x, wherever it runs: peak RSS 106-176 MB in the
 # benchmark instead of 120-343 MB, for no measurable CPU (docs/benchmarks.md, "Memory").
 # NODE_OPTIONS (the chart's extraEnv) adds to these flags; a flag given in both loses to CMD's.
 ENTRYPOINT ["/usr/bin/tini", "--"]
