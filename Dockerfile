@@ -78,5 +78,13 @@ HEALTHCHECK --interval=10s --timeout=5s --start-period=15s --retries=3 \
 
 # Exec form throughout: no shell in between, so the signal reaches Node.
 # Absolute paths so an image built FROM this one may change WORKDIR.
+# The Node flags are package.json's "start" script's (test/dockerfile.test.ts keeps them equal;
+# the tests and the bench start the service with them too). Node 24 sizes V8's heap from the
+# memory it sees: the container's limit when there is one, else the host's, where it allows a
+# young generation of up to 3 x 64 MB and an old generation that grows to 4x its live data
+# between full collections. --max-semi-space-size=8 fixes the young generation at 3 x 8 MB and
+# --heap-growing-percent=50 the growth at 1.5x, wherever it runs: peak RSS 106-176 MB in the
+# benchmark instead of 120-343 MB, for no measurable CPU (docs/benchmarks.md, "Memory").
+# NODE_OPTIONS (the chart's extraEnv) adds to these flags; a flag given in both loses to CMD's.
 ENTRYPOINT ["/usr/bin/tini", "--"]
-CMD ["node", "/app/dist/server.js"]
+CMD ["node", "--max-semi-space-size=8", "--heap-growing-percent=50", "/app/dist/server.js"]

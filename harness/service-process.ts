@@ -3,12 +3,34 @@
  * endpoints, signals and exit code. Build first (`npm run build`; `npm test` does).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { after } from 'node:test'
 import { fileURLToPath } from 'node:url'
 
 export const ROOT = fileURLToPath(new URL('../', import.meta.url))
 export const SERVER = fileURLToPath(new URL('../dist/server.js', import.meta.url))
+
+/**
+ * The Node flags between `node` and `dist/server.js` in a start command (`node <flags>
+ * dist/server.js`), or undefined when the command is not of that form.
+ */
+export function nodeFlagsOf(command: string): string[] | undefined {
+  const m = /^node((?:\s+-\S+)*)\s+\S*dist\/server\.js$/.exec(command.trim())
+  return m ? m[1]!.split(/\s+/).filter(Boolean) : undefined
+}
+
+/**
+ * The Node flags the service starts with, everywhere: package.json's "start" script is the one
+ * place they are written (`node <flags> dist/server.js`); the image's CMD carries the same flags
+ * (test/dockerfile.test.ts compares them), the chart and compose run that CMD, and every service
+ * process the tests, the bench, the demo and chaos start gets them here.
+ */
+export const SERVICE_NODE_FLAGS: readonly string[] = (() => {
+  const start = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts?: { start?: string } }).scripts?.start ?? ''
+  const flags = nodeFlagsOf(start)
+  if (!flags) throw new Error(`package.json "start" is not of the form "node <flags> dist/server.js": ${start}`)
+  return flags
+})()
 
 export interface LogLine {
   level: number
@@ -157,10 +179,25 @@ function killAll(): void {
 if (process.env.NODE_TEST_CONTEXT) after(killAll)
 process.once('exit', killAll)
 
-/** Start `node dist/server.js` with `env` (plus PORT=0, HOST=127.0.0.1 unless given). */
-export function startService(env: Record<string, string>, opts: { args?: string[] } = {}): ServiceProcess {
+export interface StartOptions {
+  /** More Node arguments, after SERVICE_NODE_FLAGS (e.g. --cpu-prof, --import). */
+  args?: string[]
+  /** Instead of SERVICE_NODE_FLAGS (a bench experiment; never what the image runs). */
+  nodeFlags?: readonly string[]
+  /**
+   * A cgroup (v1 or v2) directory to start the process in: it joins the group (its pid written to
+   * `cgroup.procs` by a shell that then execs Node, so the pid stays the same) before Node starts,
+   * as in a container, so Node sizes its heap for that group's memory limit.
+   */
+  cgroup?: string
+}
+
+/** Start `node <SERVICE_NODE_FLAGS> dist/server.js` with `env` (plus PORT=0, HOST=127.0.0.1 unless given). */
+export function startService(env: Record<string, string>, opts: StartOptions = {}): ServiceProcess {
   if (!existsSync(SERVER)) throw new Error(`${SERVER} is missing: run npm run build first`)
-  const child = spawn(process.execPath, [...(opts.args ?? []), SERVER], {
+  const argv = [process.execPath, ...(opts.nodeFlags ?? SERVICE_NODE_FLAGS), ...(opts.args ?? []), SERVER]
+  const [file, ...args] = opts.cgroup === undefined ? argv : ['/bin/sh', '-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', opts.cgroup, ...argv]
+  const child = spawn(file!, args, {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', PORT: '0', HOST: '127.0.0.1', KAFKA_CLIENT_ID: 'amo-test', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

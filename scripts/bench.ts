@@ -11,7 +11,9 @@
  *     commit per message (the reference for COMMIT_WINDOW=1);
  *   - the sweep: sync COMMIT_WINDOW 1, 10, 100, 1000; async; auto;
  *   - I/O-bound handlers (awaiting 5, 20, 100 ms): defaults, partition and key order at a few
- *     windows with MAX_IN_FLIGHT=200, each against its limit min(cap, partitions × window) ÷ latency.
+ *     windows with MAX_IN_FLIGHT=200, each against its limit min(cap, partitions × window) ÷ latency;
+ *   - tracing: the defaults and COMMIT_WINDOW=1000 again with tracing off, then on at sampling
+ *     ratios 0, 0.01 and 1.0, exporting OTLP to a collector stand-in (harness/otlp-sink.ts).
  *
  * The pieces: scripts/bench/cases.ts (what runs), brokers.ts, probe.ts (raw commit round
  * trip), ceiling.ts + ceiling-child.ts, service-run.ts, counters.mjs (--diagnose), stats.ts,
@@ -25,9 +27,15 @@
  *   npm run bench -- --diagnose         also count fetch rounds / commit waits inside the service
  *   npm run bench -- --profile          also profile the defaults and COMMIT_WINDOW=1000 (mock, +0 ms)
  *   npm run bench -- --only=<a|b>       only the cases whose name contains a or b (and the ceiling);
- *                                       leaves bench-results/ alone
+ *                                       leaves bench-results/ alone (writes to --out=<dir> if given)
  *   npm run bench -- --replot           redraw throughput.svg and bench.md from bench.json
  *   npm run bench -- --node-options=<f> NODE_OPTIONS for the service (an experiment: nothing written)
+ *   npm run bench -- --node-args=<f>    Node flags for the service instead of the ones package.json's
+ *                                       "start" (and so the image) gives it (an experiment: nothing
+ *                                       written); space-separated, e.g. '--max-semi-space-size=16'
+ *
+ * The service is started exactly as the image starts it: `node <flags> dist/server.js` with the
+ * flags of package.json's "start" script (harness/service-process.ts, SERVICE_NODE_FLAGS).
  */
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs'
 import { cpus, loadavg, totalmem } from 'node:os'
@@ -35,9 +43,11 @@ import { join, resolve } from 'node:path'
 import { Kafka, logLevel } from 'kafkajs'
 import { produce } from '../harness/kafka-tools.ts'
 import { ROOT } from '../harness/service-process.ts'
+import { SERVICE_NODE_FLAGS } from '../harness/service-process.ts'
 import { checkKafkaPrerequisites, startKafka, startMock, type BenchBroker } from './bench/brokers.ts'
 import { casesFor, ioCases, ioLimit, type BenchCase } from './bench/cases.ts'
 import { runCeiling } from './bench/ceiling.ts'
+import { startOtlpSink } from '../harness/otlp-sink.ts'
 import { svgChart } from './bench/plot.ts'
 import { probeRtt } from './bench/probe.ts'
 import { summariseProfile } from './bench/profile.ts'
@@ -58,6 +68,8 @@ interface Options {
   out: string | undefined
   /** --node-options=<flags>: NODE_OPTIONS for the service children (e.g. a V8 heap flag to try). */
   nodeOptions: string | undefined
+  /** --node-args=<flags>: Node flags for the service children instead of SERVICE_NODE_FLAGS. */
+  nodeArgs: string[] | undefined
 }
 
 function parseArgs(args: string[]): Options {
@@ -73,6 +85,7 @@ function parseArgs(args: string[]): Options {
     profile: args.includes('--profile'),
     out: value('out') ?? (quick ? undefined : join(ROOT, 'bench-results')),
     nodeOptions: value('node-options'),
+    nodeArgs: value('node-args')?.split(/\s+/).filter(Boolean),
   }
 }
 
@@ -100,6 +113,7 @@ async function runSection(kind: 'mock' | 'kafka', o: Options): Promise<Section> 
   const perPartition = o.quick ? 3_000 : Math.ceil(80_000 / PARTITIONS)
   const budgetMs = o.quick ? 2_000 : 6_000
   const broker: BenchBroker = kind === 'mock' ? await startMock(TOPIC, PARTITIONS) : await startKafka(TOPIC, PARTITIONS, log)
+  const sink = await startOtlpSink()
   const results: CaseResult[] = []
   const rtts: Record<string, RttProbe> = {}
   const notes: string[] = []
@@ -142,15 +156,20 @@ async function runSection(kind: 'mock' | 'kafka', o: Options): Promise<Section> 
       const group: CaseResult[] = []
       let k = 0
       // The I/O-bound cases run once, at the broker's own round trip (their time is the handler's).
-      const cases = rttMs === broker.rtts[0] ? [...casesFor(PARTITIONS, o.quick), ...ioCases(o.quick)] : casesFor(PARTITIONS, o.quick)
+      const cases = rttMs === broker.rtts[0] ? [...casesFor(PARTITIONS, o.quick, sink.endpoint), ...ioCases(o.quick)] : casesFor(PARTITIONS, o.quick, sink.endpoint)
       for (const c of cases) {
         if (!want(c)) continue
         const groupId = `bench-${run}-${rttMs}ms-${k++}`
         log(`+${rttMs} ms: ${caseName(c)}`)
+        const exportedBefore = sink.stats()
         const r =
           c.kind === 'service'
-            ? await runService(o.nodeOptions ? { ...c, env: { ...c.env, NODE_OPTIONS: o.nodeOptions } } : c, { brokers: broker.bootstrap, topic: TOPIC, groupId, expected, budgetMs, rttMs, diagnose: o.diagnose })
+            ? await runService(o.nodeOptions ? { ...c, env: { ...c.env, NODE_OPTIONS: o.nodeOptions } } : c, { brokers: broker.bootstrap, topic: TOPIC, groupId, expected, budgetMs, rttMs, diagnose: o.diagnose, nodeFlags: o.nodeArgs })
             : await runCeiling({ brokers: broker.bootstrap, topic: TOPIC, groupId, expected, concurrency: PARTITIONS, budgetMs, commitEach: c.kind === 'reference', json: true, rttMs, diagnose: o.diagnose })
+        if (r.tracing && r.tracing.ratio !== null) {
+          const after = sink.stats()
+          r.exported = { requests: after.requests - exportedBefore.requests, bytes: after.bytes - exportedBefore.bytes }
+        }
         if (r.io && c.kind === 'service') {
           r.io.limit = Math.round(ioLimit(r.io, c.window, PARTITIONS))
           r.io.limitRatio = Math.round((r.msgPerSec / r.io.limit) * 100) / 100
@@ -194,7 +213,7 @@ async function runSection(kind: 'mock' | 'kafka', o: Options): Promise<Section> 
         const groupId = `bench-${run}-prof-${parts.length}`
         const r =
           c.kind === 'service'
-            ? await runService(o.nodeOptions ? { ...c, env: { ...c.env, NODE_OPTIONS: o.nodeOptions } } : c, { brokers: broker.bootstrap, topic: TOPIC, groupId, expected, budgetMs, rttMs: 0, cpuProf: dir })
+            ? await runService(o.nodeOptions ? { ...c, env: { ...c.env, NODE_OPTIONS: o.nodeOptions } } : c, { brokers: broker.bootstrap, topic: TOPIC, groupId, expected, budgetMs, rttMs: 0, cpuProf: dir, nodeFlags: o.nodeArgs })
             : await runCeiling({ brokers: broker.bootstrap, topic: TOPIC, groupId, expected, concurrency: PARTITIONS, budgetMs, commitEach: false, json: true, rttMs: 0, cpuProf: dir })
         const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'))
         if (file) parts.push(`#### ${r.name} (+0 ms): ${r.msgPerSec} msg/s under the profiler\n\n${summariseProfile(join(dir, file), r.messages)}`)
@@ -202,7 +221,10 @@ async function runSection(kind: 'mock' | 'kafka', o: Options): Promise<Section> 
       }
       profile = parts.join('\n\n')
     }
+    const exported = sink.stats()
+    if (exported.requests > 0) notes.push(`The tracing rows exported ${exported.requests} OTLP requests (${Math.round(exported.bytes / 1e6)} MB) to the bench's collector stand-in.`)
   } finally {
+    await sink.close()
     await broker.close()
   }
   const nodeMajor = process.versions.node.split('.')[0]
@@ -212,6 +234,7 @@ async function runSection(kind: 'mock' | 'kafka', o: Options): Promise<Section> 
     brokerLabel: broker.label,
     node: process.version,
     machine: machine(),
+    nodeFlags: [...(o.nodeArgs ?? SERVICE_NODE_FLAGS)],
     date: new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC',
     quick: o.quick,
     partitions: PARTITIONS,
@@ -274,8 +297,9 @@ async function main(): Promise<void> {
     sections.push(s)
     process.stdout.write(`${sectionMarkdown(s)}\n`)
   }
-  if (o.only !== undefined || o.nodeOptions !== undefined || !o.out) {
-    log(o.only !== undefined || o.nodeOptions !== undefined ? 'partial run (--only, --node-options): nothing written' : 'quick run: nothing written (give --out=<dir> to keep it)')
+  const experiment = o.nodeOptions !== undefined || o.nodeArgs !== undefined
+  if (experiment || (o.only !== undefined && !args.some((a) => a.startsWith('--out='))) || !o.out) {
+    log(experiment ? 'experiment (--node-options, --node-args): nothing written' : o.only !== undefined ? 'partial run (--only): nothing written (give --out=<dir> to keep it)' : 'quick run: nothing written (give --out=<dir> to keep it)')
     return
   }
   const dir = resolve(o.out)

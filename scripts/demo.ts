@@ -32,6 +32,7 @@ import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { Kafka, logLevel, type Admin } from 'kafkajs'
 import { MockCluster } from '../harness/brokers/mock-cluster.ts'
+import { SERVICE_NODE_FLAGS } from '../harness/service-process.ts'
 import { STATUS_EVERY_MS, print, say, setFooter, status } from './demo/footer.ts'
 import { DemoDownstream } from './demo/downstream.ts'
 import { formatDelivery, formatProducer, formatService, type Json } from './demo/format.ts'
@@ -104,9 +105,12 @@ if (withDownstream) {
   say(keys ? `press ${bold('d')} to take the downstream down, and again to bring it back` : `stdin is not a terminal: write ${bold('d')} to it to take the downstream down, and again to bring it back`)
 }
 
-/** Children in process groups of their own: Ctrl-C reaches only this script, which sends each ONE SIGTERM. */
-function start(name: string, file: string, env: NodeJS.ProcessEnv, format: (o: Json) => string | undefined): ChildProcess {
-  const child = spawn(process.execPath, [file], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+/**
+ * Children in process groups of their own: Ctrl-C reaches only this script, which sends each ONE
+ * SIGTERM. The service gets the Node flags `npm start` and the image give it (SERVICE_NODE_FLAGS).
+ */
+function start(name: string, file: string, env: NodeJS.ProcessEnv, format: (o: Json) => string | undefined, nodeArgs: readonly string[] = []): ChildProcess {
+  const child = spawn(process.execPath, [...nodeArgs, file], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
   const onLine = (line: string) => {
     if (!line.trim()) return
     let o: Json | undefined
@@ -144,6 +148,7 @@ const service = start(
     ...(downstream ? { HANDLER: 'examples/webhook/handler.mjs', WEBHOOK_URL: downstream.hookUrl } : {}),
   },
   formatService,
+  SERVICE_NODE_FLAGS,
 )
 const producer = start('producer', 'dist/producer/weather.js', { ...common, PRODUCER_INTERVAL_MS: process.env.PRODUCER_INTERVAL_MS ?? '1000' }, formatProducer)
 const exits = new Map<ChildProcess, { code: number | null; signal: NodeJS.Signals | null }>()

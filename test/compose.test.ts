@@ -174,6 +174,8 @@ describe('docker-compose.yml', () => {
   it('the consumer is built from the Dockerfile and waits for a healthy Kafka and the topic', () => {
     const consumer = service('consumer')
     assert.ok(consumer.build, 'consumer is built from the Dockerfile')
+    assert.equal(consumer.command, undefined, 'the consumer runs the image\'s CMD, with the Node flags of package.json "start"')
+    assert.ok(!envMap(consumer).has('NODE_OPTIONS'), 'no NODE_OPTIONS: the image\'s CMD carries the flags')
     const deps = dependsOn(consumer)
     assert.equal(deps.get('kafka'), 'service_healthy')
     assert.equal(deps.get('kafka-init'), 'service_completed_successfully')

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs'
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { parse as parseYaml } from 'yaml'
+import { nodeFlagsOf, SERVICE_NODE_FLAGS } from '../harness/service-process.ts'
 import {
   argsOf,
   dockerignoreExcludes,
@@ -101,7 +102,18 @@ describe('Dockerfile', () => {
     const argv = execForm(cmd.args)
     assert.ok(argv, `CMD must be exec form (JSON array), got ${cmd.args}`)
     assert.equal(argv[0], 'node', 'CMD runs node directly (no npm, no shell: they do not forward SIGTERM)')
-    assert.match(argv[1] ?? '', /(^|\/)dist\/server\.js$/)
+    assert.match(argv.at(-1) ?? '', /(^|\/)dist\/server\.js$/)
+  })
+
+  it('starts Node with the flags of package.json\'s "start" script, the ones the tests and the bench use', () => {
+    const argv = execForm(last(runtime, 'CMD')!.args)!
+    const start = (pkg.scripts as { start: string }).start
+    assert.deepEqual(nodeFlagsOf(start), [...SERVICE_NODE_FLAGS], 'the harness reads its flags from "start"')
+    assert.deepEqual(argv.slice(1, -1), [...SERVICE_NODE_FLAGS], `CMD ${JSON.stringify(argv)} against "start": ${start}`)
+    assert.ok(SERVICE_NODE_FLAGS.some((f) => /^--max-semi-space-size=\d+$/.test(f)), 'the young generation is capped (its size otherwise follows the host\'s memory)')
+    assert.ok(SERVICE_NODE_FLAGS.some((f) => /^--heap-growing-percent=\d+$/.test(f)), 'the old generation\'s growth between full collections is bounded')
+    const env = runtime.instructions.filter((i) => i.keyword === 'ENV').map((i) => i.args)
+    assert.ok(!env.some((e) => /\bNODE_OPTIONS\b/.test(e)), 'no NODE_OPTIONS in the image: the flags are in CMD, where a user\'s NODE_OPTIONS adds to them')
   })
 
   it('has a HEALTHCHECK on the Node health script, without curl or wget', () => {

@@ -178,6 +178,13 @@ describe('helm chart: rendered manifests agree with the service', () => {
         for (const required of configSchema.required) assert.ok(r.env.has(required), `${required} is set`)
       })
 
+      it('runs the image\'s CMD, so the service gets the image\'s Node flags (package.json "start"); no NODE_OPTIONS of its own', () => {
+        const c = r.container as Container & { command?: string[]; args?: string[] }
+        assert.equal(c.command, undefined, 'no command: the image\'s ENTRYPOINT and CMD run')
+        assert.equal(c.args, undefined, 'no args: CMD keeps its Node flags')
+        assert.ok(!r.env.has('NODE_OPTIONS'), 'NODE_OPTIONS is left to the user (extraEnv), where it adds to the flags')
+      })
+
       it('terminationGracePeriodSeconds is above SHUTDOWN_TIMEOUT_MS', () => {
         const grace = graceSeconds(r)
         const timeout = shutdownTimeoutMs(r)

@@ -1,12 +1,15 @@
 /**
  * Tracing without Kafka: processMessage with the OpenTelemetry SDK's in-memory exporter behind
  * the real MessageTracing (the message span, its parent from the headers, its attributes and its
- * status for every outcome, the handler inside its context, the log lines' trace ids), the
- * sampler and option mapping, and that with tracing off no span is made.
+ * status for every outcome, the handler inside its context, the log lines' trace ids), a message
+ * the sampler drops (no span recorded, but the handler still runs in a valid span context with
+ * the sampled flag off, which its own outgoing calls propagate), the sampler deciding on the same
+ * trace id the recorded span carries, the fetch marks, the sampler and option mapping, and that
+ * with tracing off no span is made.
  */
 import assert from 'node:assert/strict'
 import { after, before, beforeEach, describe, it } from 'node:test'
-import { context, propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api'
+import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, TraceFlags, type SpanContext } from '@opentelemetry/api'
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks'
 import { W3CTraceContextPropagator } from '@opentelemetry/core'
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider, SamplingDecision } from '@opentelemetry/sdk-trace'
@@ -14,11 +17,14 @@ import type { KafkaMessage } from 'kafkajs'
 import type { Handler } from '../src/message/handler.ts'
 import { processMessage, type ProcessDeps } from '../src/message/process.ts'
 import { diagLogger } from '../src/tracing/diag.ts'
-import { keepFetchTimes, markFetched } from '../src/tracing/fetched.ts'
+import { fetchedAt, keepFetchTimes, markFetched } from '../src/tracing/fetched.ts'
+import { headerSetter } from '../src/tracing/headers.ts'
 import { MessageTracing, messageTracing, setMessageTracing } from '../src/tracing/message-span.ts'
-import { tracingOptions } from '../src/tracing/options.ts'
+import { tracingOptions, type TracesSampler } from '../src/tracing/options.ts'
 import { createSampler } from '../src/tracing/sampler.ts'
 import { startTracing } from '../src/tracing/sdk.ts'
+import { TraceIds } from '../src/tracing/trace-ids.ts'
+import { UnsampledSpan } from '../src/tracing/unsampled-span.ts'
 import { memoryLog } from './support/memory-log.ts'
 import { processDeps } from './support/process-deps.ts'
 
@@ -34,21 +40,41 @@ const withParent = () => ({ traceparent: Buffer.from(`00-${TRACE}-${PARENT}-01`)
 
 const deps = processDeps
 
-describe('message spans (in-memory exporter)', () => {
+/** The SDK as sdk.ts assembles it (the sampler and the id generator shared with MessageTracing), spans kept in memory. */
+function inMemoryTracing(samplerName: TracesSampler, ratio = 1) {
   const exporter = new InMemorySpanExporter()
-  const provider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] })
-  before(() => {
+  const sampler = createSampler(samplerName, ratio)
+  const ids = new TraceIds()
+  const provider = new TracerProvider({ sampler, idGenerator: ids, spanProcessors: [new SimpleSpanProcessor({ exporter })] })
+  const tracing = new MessageTracing({ tracer: provider.getTracer('test'), sampler, ids, groupId: 'g1' })
+  const install = () => {
     context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable())
     trace.setGlobalTracerProvider(provider)
-    setMessageTracing(new MessageTracing(provider.getTracer('test'), new W3CTraceContextPropagator(), 'g1'))
+    propagation.setGlobalPropagator(new W3CTraceContextPropagator())
+    setMessageTracing(tracing)
     keepFetchTimes(true)
-  })
-  after(() => {
+  }
+  const uninstall = () => {
     setMessageTracing(undefined)
     keepFetchTimes(false)
     trace.disable()
     context.disable()
-  })
+    propagation.disable()
+  }
+  return { exporter, provider, tracing, install, uninstall }
+}
+
+/** What a handler sees: the active span context, and the headers its instrumented call would send. */
+function seen(): { active: SpanContext | undefined; outgoing: Record<string, string> } {
+  const outgoing: Record<string, string> = {}
+  propagation.inject(context.active(), outgoing, headerSetter as never)
+  return { active: trace.getActiveSpan()?.spanContext(), outgoing }
+}
+
+describe('message spans (in-memory exporter)', () => {
+  const { exporter, tracing, install, uninstall } = inMemoryTracing('parentbased_always_on')
+  before(install)
+  after(uninstall)
   beforeEach(() => exporter.reset())
   const only = () => {
     const spans = exporter.getFinishedSpans().filter((s) => s.name === 'weather process')
@@ -145,7 +171,159 @@ describe('message spans (in-memory exporter)', () => {
       assert.equal(exporter.getFinishedSpans().length, 0)
       assert.ok(!('trace_id' in (lines.find((l) => l.lost === true) ?? {})))
     } finally {
-      setMessageTracing(new MessageTracing(provider.getTracer('test'), new W3CTraceContextPropagator(), 'g1'))
+      setMessageTracing(tracing)
+    }
+  })
+
+  it('a sampled root carries the trace id the sampler decided on; the handler\'s outgoing call is sampled (-01)', () => {
+    let inHandler: ReturnType<typeof seen> | undefined
+    const { d } = deps(() => {
+      inHandler = seen()
+    })
+    processMessage('weather', 2, msg('{}'), d)
+    const s = only()
+    assert.equal(inHandler?.active?.spanId, s.spanContext().spanId)
+    assert.equal(inHandler?.outgoing.traceparent, `00-${s.spanContext().traceId}-${s.spanContext().spanId}-01`)
+  })
+})
+
+describe('messages the sampler drops', () => {
+  const { exporter, install, uninstall } = inMemoryTracing('parentbased_traceidratio', 0)
+  before(install)
+  after(uninstall)
+  beforeEach(() => exporter.reset())
+
+  it('a parent with the sampled flag off: no span recorded; the handler runs in a span context of that trace, flag off, a span id of its own, the tracestate passed on', async () => {
+    let inHandler: ReturnType<typeof seen> | undefined
+    let child: { recording: boolean; sc: SpanContext } | undefined
+    const { d } = deps(async () => {
+      await new Promise((r) => setTimeout(r, 1))
+      inHandler = seen()
+      const span = trace.getTracer('handler').startSpan('downstream')
+      child = { recording: span.isRecording(), sc: span.spanContext() }
+      span.end()
+    })
+    const headers = { traceparent: Buffer.from(`00-${TRACE}-${PARENT}-00`), tracestate: Buffer.from('v=1') }
+    assert.equal(await processMessage('weather', 2, msg('{}', headers), d), 'ok')
+    assert.equal(exporter.getFinishedSpans().length, 0, 'nothing recorded: neither the message span nor the handler\'s')
+    const active = inHandler?.active
+    assert.ok(active, 'the handler runs inside a span context (after an await too)')
+    assert.equal(active.traceId, TRACE)
+    assert.notEqual(active.spanId, PARENT, 'a span id of its own, not the parent\'s')
+    assert.match(active.spanId, /^[0-9a-f]{16}$/)
+    assert.equal(active.traceFlags & TraceFlags.SAMPLED, 0)
+    assert.equal(inHandler?.outgoing.traceparent, `00-${TRACE}-${active.spanId}-00`, 'downstream sees the trace, not sampled')
+    assert.equal(inHandler?.outgoing.tracestate, 'v=1')
+    assert.equal(child?.recording, false, 'the handler\'s own span follows the decision (parent-based)')
+    assert.equal(child?.sc.traceId, TRACE)
+  })
+
+  it('no parent: a new trace id, not sampled, propagated by the handler\'s calls as -00', () => {
+    let inHandler: ReturnType<typeof seen> | undefined
+    const { d } = deps(() => {
+      inHandler = seen()
+    })
+    processMessage('weather', 2, msg('{}'), d)
+    assert.equal(exporter.getFinishedSpans().length, 0)
+    const active = inHandler?.active
+    assert.ok(active && trace.isSpanContextValid(active), 'a valid span context')
+    assert.equal(inHandler?.outgoing.traceparent, `00-${active.traceId}-${active.spanId}-00`)
+  })
+
+  it('a failed message that was not sampled: no span, but its log line still has trace_id and span_id, the handler\'s', async () => {
+    let active: SpanContext | undefined
+    const { d, lines } = deps(() => {
+      active = trace.getActiveSpan()?.spanContext()
+      throw new Error('boom')
+    })
+    assert.equal(await processMessage('weather', 2, msg('{}', { traceparent: Buffer.from(`00-${TRACE}-${PARENT}-00`) }), d), 'failed')
+    assert.equal(exporter.getFinishedSpans().length, 0)
+    const line = lines.find((l) => l.lost === true)
+    assert.equal(line?.trace_id, TRACE)
+    assert.equal(line?.span_id, active?.spanId)
+  })
+
+  it('a parent with the sampled flag on is recorded even at ratio 0 (parent-based)', () => {
+    const { d } = deps(() => undefined)
+    processMessage('weather', 2, msg('{}', withParent()), d)
+    const spans = exporter.getFinishedSpans()
+    assert.equal(spans.length, 1)
+    assert.equal(spans[0]?.parentSpanContext?.spanId, PARENT)
+    assert.equal(spans[0]?.spanContext().traceState?.get('v'), '1')
+  })
+
+  it('an invalid traceparent counts as none: a new root', () => {
+    let active: SpanContext | undefined
+    const { d } = deps(() => {
+      active = trace.getActiveSpan()?.spanContext()
+    })
+    processMessage('weather', 2, msg('{}', { traceparent: Buffer.from(`00-${'0'.repeat(32)}-${PARENT}-01`) }), d)
+    assert.ok(active && trace.isSpanContextValid(active))
+    assert.notEqual(active.traceId, '0'.repeat(32))
+  })
+})
+
+describe('a ratio sampler: the recorded spans are exactly those the sampler keeps by their trace id', () => {
+  const { exporter, install, uninstall } = inMemoryTracing('traceidratio', 0.5)
+  before(install)
+  after(uninstall)
+
+  it('500 roots at 0.5: every trace id recorded is one the SDK sampler keeps, every one dropped one it drops', () => {
+    const reference = createSampler('traceidratio', 0.5)
+    const decided: Array<{ traceId: string; kept: boolean }> = []
+    for (let i = 0; i < 500; i++) {
+      const { d } = deps(() => {
+        const sc = trace.getActiveSpan()!.spanContext()
+        decided.push({ traceId: sc.traceId, kept: (sc.traceFlags & TraceFlags.SAMPLED) !== 0 })
+      })
+      processMessage('weather', 0, msg('{}', {}, String(i)), d)
+    }
+    const recorded = new Set(exporter.getFinishedSpans().map((s) => s.spanContext().traceId))
+    for (const { traceId, kept } of decided) {
+      assert.equal(recorded.has(traceId), kept, `recorded iff sampled: ${traceId}`)
+      assert.equal(reference.shouldSample(ROOT_CONTEXT, traceId, 'x', SpanKind.CONSUMER, {}, []).decision === SamplingDecision.RECORD_AND_SAMPLED, kept, `the sampler's own verdict on ${traceId}`)
+    }
+    assert.ok(recorded.size > 150 && recorded.size < 350, `about half recorded: ${recorded.size}`)
+  })
+})
+
+describe('a message span as its own context, and the fetch marks', () => {
+  it('trace.getSpan finds an UnsampledSpan used as a Context; setting another value keeps it, deleting the span removes it', () => {
+    const span = new UnsampledSpan(TRACE, () => PARENT, undefined)
+    assert.equal(trace.getSpan(span), span)
+    const key = Symbol('other')
+    const more = span.setValue(key, 42)
+    assert.equal(trace.getSpan(more), span)
+    assert.equal(more.getValue(key), 42)
+    assert.equal(trace.getSpan(span.deleteValue(key)), span)
+    assert.equal(trace.getSpan(trace.deleteSpan(span)), undefined)
+    assert.equal(span.isRecording(), false)
+  })
+
+  it('the span id is made once, on first read', () => {
+    let made = 0
+    const span = new UnsampledSpan(TRACE, () => `${++made}`.padStart(16, 'a'), 'k=v')
+    assert.equal(made, 0)
+    const a = span.spanContext()
+    assert.equal(span.spanContext(), a)
+    assert.equal(made, 1)
+    assert.equal(a.traceState?.get('k'), 'v')
+  })
+
+  it('markFetched marks each message while fetch times are kept, invisibly to Object.keys and JSON; nothing when not', () => {
+    const kept = msg('{}')
+    const notKept = msg('{}')
+    keepFetchTimes(false)
+    markFetched([notKept], 5)
+    assert.equal(fetchedAt(notKept), undefined)
+    keepFetchTimes(true)
+    try {
+      markFetched([kept], 5)
+      assert.equal(fetchedAt(kept), 5)
+      assert.deepEqual(Object.keys(kept), Object.keys(notKept))
+      assert.equal(JSON.stringify(kept), JSON.stringify(notKept))
+    } finally {
+      keepFetchTimes(false)
     }
   })
 })

@@ -16,6 +16,8 @@ export interface ServiceCase {
   env: Record<string, string>
   /** I/O-bound cases: the handler awaits this long (BENCH_HANDLER_MS). */
   io?: { handlerMs: number; ordering: 'partition' | 'key' | 'unordered'; maxInFlight: number }
+  /** The tracing rows: the case they add tracing to, and the sampling ratio (null: off). */
+  tracing?: { base: string; ratio: number | null }
 }
 
 export type BenchCase = { kind: 'ceiling' } | { kind: 'reference' } | ({ kind: 'service' } & ServiceCase)
@@ -71,30 +73,41 @@ export function ioLimit(io: { handlerMs: number; ordering: string; maxInFlight: 
 }
 
 /**
- * Tracing on (OTEL_TRACES_EXPORTER=otlp) at sampling `ratio`, on top of `base` (the defaults, or a
- * window). The bench messages carry no traceparent, so every span is a root sampled at the ratio.
- * The exporter posts to a closed loopback port: spans are made, sampled, batched and serialized
- * as in production, and the export fails at once (no collector's work is counted).
+ * What tracing costs, on top of `base` (the defaults, or a window): the base again with tracing
+ * off, run beside the traced rows so that the comparison is like for like on a shared machine,
+ * then OTEL_TRACES_EXPORTER=otlp at sampling ratios 0 (every message dropped by the sampler),
+ * 0.01 and 1.0 (every message recorded). The bench messages carry no traceparent, so every span
+ * is a root sampled at the ratio. The exporter posts to `endpoint`, the collector stand-in
+ * (harness/otlp-sink.ts): spans are made, sampled, batched, serialized and sent as to a live
+ * collector, whose own work is not counted. The report reads off the CPU of one dropped message
+ * (ratio 0 − off) and of one sampled message (ratio 1.0 − off).
  */
-export const TRACING_ENDPOINT = 'http://127.0.0.1:9'
-const traced = (base: { name: string; window: number; env: Record<string, string> }, ratio: string): BenchCase => ({
+export const TRACING_RATIOS = [0, 0.01, 1] as const
+const traced = (base: { name: string; window: number; env: Record<string, string> }, ratio: number | null, endpoint: string): BenchCase => ({
   kind: 'service',
-  name: `${base.name}, tracing on (otlp, sampler ${ratio})`,
+  name: ratio === null ? `${base.name}, tracing off (beside the tracing rows)` : `${base.name}, tracing on (otlp, sampler ${ratio === 1 ? '1.0' : ratio})`,
   mode: 'sync',
   window: base.window,
   concurrency: 'all',
   defaults: false,
-  env: {
-    ...base.env,
-    OTEL_TRACES_EXPORTER: 'otlp',
-    OTEL_EXPORTER_OTLP_ENDPOINT: TRACING_ENDPOINT,
-    OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
-    OTEL_TRACES_SAMPLER_ARG: ratio,
-  },
+  env:
+    ratio === null
+      ? base.env
+      : {
+          ...base.env,
+          OTEL_TRACES_EXPORTER: 'otlp',
+          OTEL_EXPORTER_OTLP_ENDPOINT: endpoint,
+          OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+          OTEL_TRACES_SAMPLER_ARG: String(ratio),
+        },
+  tracing: { base: base.name, ratio },
 })
 
+/** Where the tracing rows export when no collector stand-in is given (a closed port). */
+export const NO_COLLECTOR = 'http://127.0.0.1:9'
+
 /** Every case at one RTT. `quick` keeps the headline ones (CI: minutes, no timing asserted). */
-export function casesFor(partitions: number, quick: boolean): BenchCase[] {
+export function casesFor(partitions: number, quick: boolean, otlpEndpoint = NO_COLLECTOR): BenchCase[] {
   const list: BenchCase[] = [
     { kind: 'ceiling' },
     { kind: 'service', name: 'defaults (no tuning variable)', mode: 'sync', window: 1, concurrency: 'all', defaults: true, env: {} },
@@ -117,7 +130,8 @@ export function casesFor(partitions: number, quick: boolean): BenchCase[] {
     { name: 'sync, COMMIT_WINDOW=1000', window: 1000, env: { COMMIT_WINDOW: '1000' } },
   ]
   for (const base of bases) {
-    for (const ratio of ['1.0', '0.01']) list.push(traced(base, ratio))
+    list.push(traced(base, null, otlpEndpoint))
+    for (const ratio of TRACING_RATIOS) list.push(traced(base, ratio, otlpEndpoint))
   }
   return list
 }

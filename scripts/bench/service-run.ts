@@ -25,6 +25,8 @@ export interface RunOptions {
   cpuProf?: string
   /** Load scripts/bench/counters.mjs into the service (fetch rounds, commit waits). */
   diagnose?: boolean
+  /** Node flags instead of package.json's (`--node-args`, an experiment). */
+  nodeFlags?: string[] | undefined
 }
 
 /** Main-thread CPU and run-queue wait per message between two schedstat samples. */
@@ -46,7 +48,7 @@ export async function runService(c: ServiceCase, o: RunOptions): Promise<CaseRes
   if (o.cpuProf) args.push('--cpu-prof', `--cpu-prof-dir=${o.cpuProf}`)
   if (o.diagnose) args.push('--import', COUNTERS)
   const t0 = Date.now()
-  const svc = startService(env, { args })
+  const svc = startService(env, { args, ...(o.nodeFlags ? { nodeFlags: o.nodeFlags } : {}) })
   try {
     await svc.waitForLog((l) => /^Server listening/.test(l.msg), 20_000, 'listening')
     let readyAt = 0
@@ -94,6 +96,7 @@ export async function runService(c: ServiceCase, o: RunOptions): Promise<CaseRes
       ...(stderr.length ? { stderr } : {}),
       name: c.name,
       ...(c.io ? { io: { ...c.io, limit: 0, limitRatio: 0 } } : {}),
+      ...(c.tracing ? { tracing: c.tracing } : {}),
       kind: 'service',
       mode: c.mode,
       window: c.mode === 'sync' ? c.window : null,

@@ -6,6 +6,10 @@ export interface CaseResult {
   name: string
   /** I/O-bound cases: handler latency, and msg/s ÷ min(cap, partitions × concurrency) ÷ latency. */
   io?: { handlerMs: number; ordering: string; maxInFlight: number; limit: number; limitRatio: number }
+  /** The tracing rows: the case they add tracing to, and the sampling ratio (null: tracing off). */
+  tracing?: { base: string; ratio: number | null }
+  /** Tracing rows: the OTLP export requests the collector stand-in received during the case (512 spans each but the last). */
+  exported?: { requests: number; bytes: number }
   kind: CaseKind
   /** The service's COMMIT_MODE (null for the kafkajs clients). */
   mode: 'sync' | 'async' | 'auto' | null
@@ -91,6 +95,8 @@ export interface Section {
   brokerLabel: string
   node: string
   machine: string
+  /** The Node flags the service ran with (package.json's "start", as the image). */
+  nodeFlags?: string[]
   date: string
   quick: boolean
   partitions: number

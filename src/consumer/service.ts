@@ -39,6 +39,7 @@ import { InFlightLimiter } from './in-flight.ts'
 import { LossLedger } from './loss-ledger/ledger.ts'
 import { GroupReader } from './loss-ledger/read-group.ts'
 import { Partitions, type PartitionState } from './partitions.ts'
+import { MAX_BYTES, MAX_BYTES_PER_PARTITION } from './fetch-sizes.ts'
 import { Fetching } from './fetching.ts'
 import { boundedProbe } from './probe.ts'
 import { abandonJoin, shutdownSequence, Unprocessed, type ShutdownResult } from './shutdown.ts'
@@ -95,6 +96,9 @@ export class ConsumerService {
         heartbeatInterval: config.heartbeatIntervalMs,
         rebalanceTimeout: Math.max(60_000, config.sessionTimeoutMs),
         maxWaitTimeInMs: MAX_WAIT_MS,
+        // What one fetch may bring back: bounds the memory a fetch round adds (fetch-sizes.ts).
+        maxBytesPerPartition: MAX_BYTES_PER_PARTITION,
+        maxBytes: MAX_BYTES,
         allowAutoTopicCreation: false,
         // kafkajs asks this only for a retriable crash. The service restarts the consumer itself
         // (the CRASH event below), never once shutdown has begun: a join given up at shutdown fails

@@ -18,6 +18,7 @@ import { keepFetchTimes } from './fetched.ts'
 import { MessageTracing, setMessageTracing } from './message-span.ts'
 import type { TracingOptions } from './options.ts'
 import { createSampler } from './sampler.ts'
+import { TraceIds } from './trace-ids.ts'
 
 /** How long the exit waits for the last spans to be exported. */
 const FLUSH_TIMEOUT_MS = 1000
@@ -41,9 +42,12 @@ function exporterFor(options: TracingOptions): SpanExporter {
 export function startTracing(options: TracingOptions, log: Logger, groupId?: string): Tracing | undefined {
   if (options.exporter === 'none') return undefined
   diag.setLogger(diagLogger(log), DiagLogLevel.WARN)
+  const sampler = createSampler(options.sampler, options.samplerArg)
+  const ids = new TraceIds()
   const provider = new TracerProvider({
     resource: resourceFromAttributes({ 'service.name': options.serviceName }),
-    sampler: createSampler(options.sampler, options.samplerArg),
+    sampler,
+    idGenerator: ids,
     spanProcessors: [new BatchSpanProcessor({ exporter: exporterFor(options) })],
   })
   const propagator = new W3CTraceContextPropagator()
@@ -52,7 +56,7 @@ export function startTracing(options: TracingOptions, log: Logger, groupId?: str
   context.setGlobalContextManager(contextManager)
   propagation.setGlobalPropagator(propagator)
   if (groupId !== undefined) {
-    setMessageTracing(new MessageTracing(provider.getTracer('amo-consumer'), propagator, groupId))
+    setMessageTracing(new MessageTracing({ tracer: provider.getTracer('amo-consumer'), sampler, ids, groupId }))
     keepFetchTimes(true)
   }
   log.info({ exporter: options.exporter, url: options.url, serviceName: options.serviceName, sampler: options.sampler, samplerArg: options.samplerArg }, 'tracing on')
