@@ -1,5 +1,5 @@
 /**
- * The dead-letter producer (src/consumer/dead-letter.ts) against librdkafka's mock cluster, over
+ * The dead-letter producer (src/consumer/dead-letter/) against librdkafka's mock cluster, over
  * TCP, with kafkajs's real producer: every path of a copy. `sent` (batched: far fewer produce
  * requests than copies; each copy once in the topic with its key, value, headers and the x-amo-*
  * headers), retried through injected retriable errors and a leader moved to another broker,
@@ -18,7 +18,9 @@ import { ApiKey, KafkaErr, MockCluster } from '../harness/brokers/mock-cluster.t
 import { eventually, sleep } from '../harness/kafka-tools.ts'
 import { readTopic } from '../harness/read-topic.ts'
 import { sumMetric } from '../harness/service-process.ts'
-import { classify, COPY_OVERHEAD_BYTES, DeadLetterProducer, sizeOf, type DeadLetterOptions } from '../src/consumer/dead-letter.ts'
+import { COPY_OVERHEAD_BYTES, sizeOf } from '../src/consumer/dead-letter/copy.ts'
+import { classify } from '../src/consumer/dead-letter/produce-errors.ts'
+import { DeadLetterProducer, type DeadLetterOptions } from '../src/consumer/dead-letter/producer.ts'
 import { createMetrics, type LossReason } from '../src/metrics.ts'
 import { memoryLog } from './support/memory-log.ts'
 

@@ -17,7 +17,7 @@ import type { Logger } from 'pino'
 import type { ServiceConfig } from '../config/load.ts'
 import type { Metrics } from '../metrics.ts'
 import { withTimeout } from './bounded.ts'
-import { DeadLetterProducer } from './dead-letter.ts'
+import { DeadLetterProducer } from './dead-letter/producer.ts'
 import { createKafka, createProbeKafka, Sockets } from './kafka-client.ts'
 
 export class ConsumerClients {
