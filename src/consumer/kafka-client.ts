@@ -20,14 +20,14 @@ const KAFKAJS_LEVEL: Record<string, logLevel> = {
  * broker from the list", "Crash: …", "Restarting the consumer in …"): a dozen error lines per
  * start-up attempt while a broker is down. The service reports those outcomes itself, one warn
  * line per attempt (connect-loop.ts) and one per consumer crash (service.ts), so these lines are
- * kept at debug, as are the dead-letter producer's send failures and retry notes (dead-letter.ts
+ * kept at debug, as are the dead-letter producer's send failures and retry notes (dead-letter/
  * reports those episodes itself). Other kafkajs errors that kafkajs retries on its own (a protocol
  * error in a response) are warnings; the rest keep kafkajs's level (an authentication failure
  * stays an error).
  */
 export function kafkajsLevel(namespace: string, level: logLevel, message: string): logLevel {
   // The dead-letter producer resends the same batch itself and reports each trouble episode in
-  // one line of its own (dead-letter.ts): kafkajs's notes on it are debug.
+  // one line of its own (dead-letter/report.ts): kafkajs's notes on it are debug.
   if (namespace === 'Producer' && level === logLevel.WARN && /^Limiting retries for the idempotent producer/.test(message)) return logLevel.DEBUG
   if (level !== logLevel.ERROR) return level
   if (namespace === 'Producer' && /^Failed to send messages: /.test(message)) return logLevel.DEBUG

@@ -68,6 +68,9 @@ describe(`Apache Kafka ${process.env.KAFKA_VERSION ?? '(default)'}: the dead-let
       // waits for the in-sync replicas of __consumer_offsets, the dead node among them until the
       // controller removes it).
       COMMIT_WINDOW: '500',
+      // Every call fails by design here: without this the circuit breaker would (rightly) pause
+      // consumption after 5 failures in a row, and the dead-letter producer would see a trickle.
+      BREAKER_THRESHOLD: '0',
     })
     const results = async () => {
       const body = (await svc.get('/metrics')).body
