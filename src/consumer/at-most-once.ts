@@ -71,11 +71,11 @@ export class CommitGate {
   /**
    * Hand message i to the handler, if the rule allows it; refuses loudly otherwise
    * (AMO_AT_MOST_ONCE_VIOLATION: a bug guard, never expected). Returns the outcome when the handler
-   * was synchronous; else undefined, and `done` gets the outcome once the call ended.
+   * was synchronous; else undefined, and `done(outcome, i)` is called once the call ended.
    */
-  start(i: number, done: (outcome: Outcome) => void): Outcome | undefined {
+  start(i: number, done: (outcome: Outcome, i: number) => void): Outcome | undefined {
     if (!this.mayStart(i)) throw new AtMostOnceViolationError(this.offsets[i]!, this.committer.acked)
-    return this.runner.start(this.batch.messages[i]!, done)
+    return this.runner.start(this.batch.messages[i]!, done, i)
   }
 
   /** messages[0, covered) may be handed over: each lies below the acknowledged committed offset. */

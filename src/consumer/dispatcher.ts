@@ -101,6 +101,8 @@ export async function dispatch(b: Batch, gate: CommitGate, start: number): Promi
     signalSoon()
   }
 
+  const ended = (_outcome: unknown, k: number): void => finish(k)
+
   const begin = (k: number): void => {
     status[k] = RUNNING
     running++
@@ -109,7 +111,7 @@ export async function dispatch(b: Batch, gate: CommitGate, start: number): Promi
       timedAt = performance.now()
     }
     // THE RULE is checked there, right before the handler call.
-    if (gate.start(k, () => finish(k)) !== undefined) finish(k)
+    if (gate.start(k, ended) !== undefined) finish(k)
   }
 
   const askSlot = (): void => {

@@ -10,15 +10,31 @@
 /** How a watched call ended. */
 export type Settled = { kind: 'ok' } | { kind: 'error'; error: unknown } | { kind: 'timeout' } | { kind: 'deadline' }
 
-interface Watched {
+/**
+ * A call the watch follows (subclassed by what the call is about: one object per call holds both
+ * the call's own state and its place in the watch's list). `settled` is called exactly once.
+ */
+export abstract class WatchedCall {
   /** When it times out (ms, Date.now()); Infinity: no limit. */
-  at: number
-  done: (s: Settled) => void
-  prev: Watched | undefined
-  next: Watched | undefined
+  at = Infinity
+  prev: WatchedCall | undefined = undefined
+  next: WatchedCall | undefined = undefined
   /** Ended (told once). */
-  over: boolean
+  over = false
+  abstract settled(s: Settled): void
 }
+
+/** A watched call that just calls a function (the tests, and callers with nothing else to keep). */
+class CallbackCall extends WatchedCall {
+  constructor(private readonly done: (s: Settled) => void) {
+    super()
+  }
+  settled(s: Settled): void {
+    this.done(s)
+  }
+}
+
+type Watched = WatchedCall
 
 export class CallWatch {
   private head: Watched | undefined
@@ -36,13 +52,20 @@ export class CallWatch {
     if (!deadline.aborted) deadline.addEventListener('abort', () => this.endAll(), { once: true })
   }
 
-  /** Calls `done` once: when `pending` settles, when it times out, or at the deadline (whichever is first). */
-  watch(pending: PromiseLike<unknown>, done: (s: Settled) => void): void {
+  /**
+   * Settles `call` once: when `pending` settles, when it times out, or at the deadline (whichever
+   * is first). A function is wrapped in a call of its own.
+   */
+  watch(pending: PromiseLike<unknown>, call: WatchedCall | ((s: Settled) => void)): void {
+    const w = typeof call === 'function' ? new CallbackCall(call) : call
     if (this.deadline.aborted) {
-      done({ kind: 'deadline' })
+      w.over = true
+      w.settled(DEADLINE)
       return
     }
-    const w: Watched = { at: this.timeoutMs > 0 ? Date.now() + this.timeoutMs : Infinity, done, prev: this.tail, next: undefined, over: false }
+    w.at = this.timeoutMs > 0 ? Date.now() + this.timeoutMs : Infinity
+    w.prev = this.tail
+    w.next = undefined
     if (this.tail) this.tail.next = w
     else this.head = w
     this.tail = w
@@ -68,7 +91,7 @@ export class CallWatch {
     if (w.next) w.next.prev = w.prev
     else this.tail = w.prev
     w.prev = w.next = undefined
-    w.done(s)
+    w.settled(s)
   }
 
   private arm(at: number): void {

@@ -9,7 +9,7 @@ import type { Logger } from 'pino'
 import { ErrorCode, HandlerTimeoutError, isMessageRejected } from '../errors.ts'
 import type { LossReason, PartitionMetrics } from '../metrics.ts'
 import { messageTracing, type MessageSpan } from '../tracing/message-span.ts'
-import { CallWatch, type Settled } from './call-watch.ts'
+import { CallWatch, WatchedCall, type Settled } from './call-watch.ts'
 import type { DecodedValue } from './decode.ts'
 import type { ConsumedMessage, Handler, HandlerContext } from './handler.ts'
 
@@ -82,10 +82,11 @@ export class MessageRunner {
 
   /**
    * The same, without a promise: the outcome is returned when the handler was synchronous, else
-   * undefined is returned and `done` is called once with it later (the dispatcher's hot path).
+   * undefined is returned and `done(outcome, tag)` is called once later (the dispatcher's hot
+   * path: `tag` is its index of the message, so that no function is made per message).
    */
-  start(raw: KafkaMessage, done: (outcome: Outcome) => void): Outcome | undefined {
-    return runMessage(this.topic, this.partition, raw, this.deps, done)
+  start(raw: KafkaMessage, done: (outcome: Outcome, tag: number) => void, tag: number): Outcome | undefined {
+    return runMessage(this.topic, this.partition, raw, this.deps, done, tag)
   }
 }
 
@@ -129,7 +130,14 @@ export function processMessage(topic: string, partition: number, raw: KafkaMessa
  * synchronously (or threw, or the message did not decode); otherwise returns undefined and calls
  * `done` once, when the handler's promise settled, timed out, or the deadline passed.
  */
-export function runMessage(topic: string, partition: number, raw: KafkaMessage, deps: ProcessDeps, done: (outcome: Outcome) => void): Outcome | undefined {
+export function runMessage(
+  topic: string,
+  partition: number,
+  raw: KafkaMessage,
+  deps: ProcessDeps,
+  done: (outcome: Outcome, tag: number) => void,
+  tag = 0,
+): Outcome | undefined {
   const { metrics, log } = deps
   const token = deps.calls?.callStarted() ?? 0
   // Tracing off (the default): undefined, and no header is read, no span created.
@@ -167,13 +175,34 @@ export function runMessage(topic: string, partition: number, raw: KafkaMessage, 
     return finish(topic, partition, raw, deps, context, { kind: 'error', error }, span, token)
   }
   if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
-    watchOf(deps).watch(result as PromiseLike<unknown>, (s) => done(finish(topic, partition, raw, deps, context, s, span, token)))
+    watchOf(deps).watch(result as PromiseLike<unknown>, new PendingMessage(topic, partition, raw, deps, context, span, token, done, tag))
     return undefined
   }
   metrics.ok.inc()
   span?.ok()
   deps.calls?.callFinished(token, 'ok')
   return 'ok'
+}
+
+/** A handler call whose promise is running: what its end needs, in one object (the watch's entry too). */
+class PendingMessage extends WatchedCall {
+  constructor(
+    private readonly topic: string,
+    private readonly partition: number,
+    private readonly raw: KafkaMessage,
+    private readonly deps: ProcessDeps,
+    private readonly context: LazyContext,
+    private readonly span: MessageSpan | undefined,
+    private readonly token: number,
+    private readonly done: (outcome: Outcome, tag: number) => void,
+    private readonly tag: number,
+  ) {
+    super()
+  }
+
+  settled(s: Settled): void {
+    this.done(finish(this.topic, this.partition, this.raw, this.deps, this.context, s, this.span, this.token), this.tag)
+  }
 }
 
 function finish(
