@@ -18,6 +18,7 @@ import type { Logger } from 'pino'
 import { buildApp } from './app.ts'
 import { ErrorCode, ListenError, type AmoError } from './errors.ts'
 import { createLogger } from './logger.ts'
+import { logWarnings } from './warnings.ts'
 
 /** Extra time close-with-grace allows past SHUTDOWN_TIMEOUT_MS before it force-exits. */
 const HARD_STOP_MARGIN_MS = 3000
@@ -97,20 +98,6 @@ async function main(log: Logger): Promise<void> {
   }
   // Only now, with the HTTP server up, does the service connect to Kafka.
   app.startConsumer()
-}
-
-/**
- * Process warnings become JSON log lines like every other line (Node would print them as plain
- * text on stderr). kafkajs 2.2.4's request queue arms a timer with a negative delay whenever no
- * request is throttled (network/requestQueue scheduleCheckPendingRequests); Node 24 warns about
- * it (TimeoutNegativeWarning) and uses 1 ms, which is what kafkajs meant: harmless, so at debug.
- */
-function logWarnings(log: Logger): void {
-  process.removeAllListeners('warning')
-  process.on('warning', (w: Error) => {
-    if (w.name === 'TimeoutNegativeWarning') log.debug({ warning: w.name }, w.message)
-    else log.warn({ warning: w.name, code: (w as { code?: string }).code }, w.message)
-  })
 }
 
 const log = createLogger()

@@ -12,6 +12,7 @@
  */
 import { Kafka, logLevel, Partitioners } from 'kafkajs'
 import { pino } from 'pino'
+import { logWarnings } from '../warnings.ts'
 import { tracingOptions, type TracingEnv } from '../tracing/options.ts'
 import { endSend, traceSend } from '../tracing/producer.ts'
 import { startTracing } from '../tracing/sdk.ts'
@@ -53,10 +54,9 @@ async function main(): Promise<void> {
   const limit = process.env.PRODUCER_COUNT ? Number(process.env.PRODUCER_COUNT) : Infinity
   const kafka = new Kafka({ clientId: 'weather-producer', brokers, logLevel: logLevel.WARN, retry: { retries: 10 } })
   const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false })
-  const tracing = startTracing(
-    tracingOptions({ OTEL_SERVICE_NAME: 'weather-producer', ...(process.env as TracingEnv) }),
-    pino({ base: { service: 'weather-producer' } }),
-  )
+  const log = pino({ base: { service: 'weather-producer' } })
+  logWarnings(log)
+  const tracing = startTracing(tracingOptions({ OTEL_SERVICE_NAME: 'weather-producer', ...(process.env as TracingEnv) }), log)
   await producer.connect()
   let seq = 0
   let running = true
