@@ -143,11 +143,14 @@ export async function groupLag(brokers: string[], groupId: string, topic: string
   }
 }
 
+let runs = 0
+
 export async function runOutage(o: OutageOptions): Promise<OutageResult> {
   const log = o.log ?? (() => undefined)
   const partitions = o.partitions ?? 6
   const rate = o.rate ?? 200
-  const tag = `${o.downstream}-${process.pid}-${Date.now()}`
+  // Unique also for runs started in the same millisecond (the outage tests run their cases at once).
+  const tag = `${o.downstream}-${process.pid}-${Date.now()}-${++runs}`
   const topic = `outage-${tag}`
   await o.createTopic(topic, partitions)
   const downstream = o.downstream === 'webhook' ? await webhook() : await postgres()
