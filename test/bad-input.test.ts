@@ -32,7 +32,7 @@ test('malformed JSON, invalid UTF-8, tombstones, a 1.5 MB message, headers of ev
     good(4), // 4
     { partition: 0, key: 'station-9', value: null }, // 5 tombstone
     good(6), // 6
-    { partition: 0, value: JSON.stringify({ seq: 7, pad: 'x'.repeat(1_500_000) }) }, // 7 larger than maxBytesPerPartition (1 MB)
+    { partition: 0, value: JSON.stringify({ seq: 7, pad: 'x'.repeat(1_500_000) }) }, // 7 larger than maxBytesPerPartition (512 KiB, src/consumer/fetch-sizes.ts)
     good(8), // 8
     {
       partition: 0,
