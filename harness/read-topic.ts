@@ -3,7 +3,7 @@
  * the read starts, with a plain kafkajs consumer in a group of its own. Used to check what a
  * producer under test really wrote (the dead-letter copies).
  */
-import { Kafka, logLevel } from 'kafkajs'
+import { client, endOffsets } from './kafka-tools.ts'
 
 export interface ReadRecord {
   partition: number
@@ -16,20 +16,12 @@ export interface ReadRecord {
 }
 
 export async function readTopic(brokers: string[], topic: string, timeoutMs = 60_000): Promise<ReadRecord[]> {
-  const kafka = new Kafka({ clientId: 'amo-topic-reader', brokers, logLevel: logLevel.NOTHING, retry: { retries: 8 } })
-  const admin = kafka.admin()
-  await admin.connect()
-  let ends: Map<number, bigint>
-  try {
-    ends = new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, BigInt(p.high)]))
-  } finally {
-    await admin.disconnect()
-  }
+  const ends = await endOffsets(brokers, topic)
   const out: ReadRecord[] = []
-  const next = new Map<number, bigint>()
-  const done = () => [...ends].every(([p, end]) => end === 0n || (next.get(p) ?? 0n) >= end)
+  const next = new Map<number, number>()
+  const done = () => [...ends].every(([p, end]) => end === 0 || (next.get(p) ?? 0) >= end)
   if (done()) return out
-  const consumer = kafka.consumer({ groupId: `reader-${topic}-${process.pid}-${Date.now()}`, sessionTimeout: 10_000, heartbeatInterval: 500, maxWaitTimeInMs: 200 })
+  const consumer = client(brokers).consumer({ groupId: `reader-${topic}-${process.pid}-${Date.now()}`, sessionTimeout: 10_000, heartbeatInterval: 500, maxWaitTimeInMs: 200 })
   let finished!: () => void
   const all = new Promise<void>((resolve) => (finished = resolve))
   await consumer.connect()
@@ -37,12 +29,12 @@ export async function readTopic(brokers: string[], topic: string, timeoutMs = 60
     await consumer.subscribe({ topics: [topic], fromBeginning: true })
     await consumer.run({
       eachMessage: async ({ partition, message }) => {
-        const end = ends.get(partition) ?? 0n
-        if (BigInt(message.offset) >= end) return
+        const end = ends.get(partition) ?? 0
+        if (Number(message.offset) >= end) return
         const headers: Record<string, string> = {}
         for (const [k, v] of Object.entries(message.headers ?? {})) headers[k] = Array.isArray(v) ? v.map(String).join(',') : String(v)
         out.push({ partition, offset: message.offset, key: message.key, value: message.value, headers, timestamp: message.timestamp })
-        next.set(partition, BigInt(message.offset) + 1n)
+        next.set(partition, Number(message.offset) + 1)
         if (done()) finished()
       },
     })
@@ -50,7 +42,7 @@ export async function readTopic(brokers: string[], topic: string, timeoutMs = 60
     const timedOut = await Promise.race([all.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), timeoutMs)))])
     clearTimeout(timer)
     if (timedOut) {
-      const got = [...ends].map(([p, end]) => `${p}: ${next.get(p) ?? 0n}/${end}`).join(', ')
+      const got = [...ends].map(([p, end]) => `${p}: ${next.get(p) ?? 0}/${end}`).join(', ')
       throw new Error(`reading ${topic} did not reach its end offsets within ${timeoutMs} ms (${got})`)
     }
     return out

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { MockCluster } from '../harness/brokers/mock-cluster.ts'
-import { client, eventually, produce } from '../harness/kafka-tools.ts'
+import { eventually, produce } from '../harness/kafka-tools.ts'
+import { readTopic } from '../harness/read-topic.ts'
 import { startService, type LogLine, type ServiceProcess } from '../harness/service-process.ts'
 
 const SCRIPTED = fileURLToPath(new URL('./fixtures/scripted-handler.mjs', import.meta.url))
@@ -86,7 +87,7 @@ test('malformed JSON, invalid UTF-8, tombstones, a 1.5 MB message, headers of ev
 
     // Dead-letter topic: the three failed messages, with x-amo-* headers (best effort, sent async).
     assert.ok(await eventually(async () => (await svc.metric('consumer_dead_letter_total', { result: 'sent' })) === 3, 15_000))
-    const dlq = await readTopic(cluster.brokers, 'dlq', 3)
+    const dlq = await readTopic(cluster.brokers, 'dlq')
     const byOffset = new Map(dlq.map((m) => [m.headers['x-amo-source-offset'], m]))
     assert.deepEqual([...byOffset.keys()].sort(), ['1', '11', '3'])
     assert.equal(byOffset.get('1')!.headers['x-amo-reason'], 'undecodable')
@@ -159,24 +160,4 @@ for (const [name, handler, pattern] of [
     assert.match(fatal.msg, pattern)
     assert.ok(!svc.logs.some((l) => l.component === 'kafkajs'), 'no connection attempted')
   })
-}
-
-/** Read `n` messages of `topic` from the beginning with a plain kafkajs consumer. */
-async function readTopic(brokers: string[], topic: string, n: number) {
-  const consumer = client(brokers).consumer({ groupId: `reader-${topic}-${Date.now()}`, sessionTimeout: 6000, heartbeatInterval: 500 })
-  const out: Array<{ value: Buffer | null; headers: Record<string, string> }> = []
-  await consumer.connect()
-  try {
-    await consumer.subscribe({ topics: [topic], fromBeginning: true })
-    await consumer.run({
-      eachMessage: async ({ message }) => {
-        const headers = Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)]))
-        out.push({ value: message.value, headers })
-      },
-    })
-    assert.ok(await eventually(() => out.length >= n, 30_000), `read ${out.length} of ${n} from ${topic}`)
-    return out
-  } finally {
-    await consumer.disconnect()
-  }
 }

@@ -10,7 +10,7 @@
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { HttpDownstream, PostgresServer } from '../downstream/index.ts'
-import { client, committedToEnd, endOffsets, eventually, sleep } from '../kafka-tools.ts'
+import { committedOffsets, committedToEnd, endOffsets, eventually, sleep } from '../kafka-tools.ts'
 import { startService, type ServiceProcess } from '../service-process.ts'
 import { Stream } from './stream.ts'
 
@@ -131,16 +131,11 @@ async function postgres(): Promise<Downstream> {
 
 /** End offsets minus the group's committed offsets, summed over the topic (committed read first, so never below 0). */
 export async function groupLag(brokers: string[], groupId: string, topic: string): Promise<number> {
-  const admin = client(brokers).admin()
-  await admin.connect()
-  try {
-    const [t] = await admin.fetchOffsets({ groupId, topics: [topic] })
-    const committed = new Map((t?.partitions ?? []).map((p) => [p.partition, Math.max(0, Number(p.offset))]))
-    const ends = await admin.fetchTopicOffsets(topic)
-    return ends.reduce((sum, p) => sum + Number(p.high) - (committed.get(p.partition) ?? 0), 0)
-  } finally {
-    await admin.disconnect()
-  }
+  const committed = await committedOffsets(brokers, groupId, topic)
+  const ends = await endOffsets(brokers, topic)
+  let lag = 0
+  for (const [p, end] of ends) lag += end - Math.max(0, committed.get(p) ?? 0)
+  return lag
 }
 
 let runs = 0
