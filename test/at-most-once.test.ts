@@ -16,6 +16,7 @@ import { COMMIT_MODE_BEHAVIOUR } from '../src/consumer/commit-modes.ts'
 import type { CommitTransport } from '../src/consumer/committer.ts'
 import { InFlightLimiter } from '../src/consumer/in-flight.ts'
 import { Partitions } from '../src/consumer/partitions.ts'
+import { CallWatch } from '../src/message/call-watch.ts'
 import { createDecoder } from '../src/message/decode.ts'
 import { MessageRunner } from '../src/message/process.ts'
 import { AtMostOnceViolationError } from '../src/errors.ts'
@@ -32,7 +33,7 @@ describe('commit gate', () => {
     const batch = messages(Array<string | null>(o.count ?? 5).fill(null), 10)
     const deadline = new AbortController().signal
     const handled: string[] = []
-    const runner = new MessageRunner('t', 0, { decode: createDecoder('json'), handler: (msg) => void handled.push(msg.offset), handlerTimeoutMs: 0, deadline, log, metrics: state.metrics })
+    const runner = new MessageRunner('t', 0, { decode: createDecoder('json'), handler: (msg) => void handled.push(msg.offset), handlerTimeoutMs: 0, deadline, watch: new CallWatch(0, deadline), log, metrics: state.metrics })
     let active = o.active ?? (() => true)
     const b = createBatch(
       { batch: { topic: 't', partition: 0, messages: batch, highWatermark: '15' }, resolveOffset: () => undefined, heartbeat: async () => undefined, isRunning: () => active() },

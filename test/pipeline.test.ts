@@ -31,6 +31,7 @@ import { InFlightLimiter } from '../src/consumer/in-flight.ts'
 import { Partitions } from '../src/consumer/partitions.ts'
 import { consumeBatchSync } from '../src/consumer/sync-batch.ts'
 import { COMMIT_MODE_BEHAVIOUR } from '../src/consumer/commit-modes.ts'
+import { CallWatch } from '../src/message/call-watch.ts'
 import { createDecoder } from '../src/message/decode.ts'
 import { MessageRunner } from '../src/message/process.ts'
 
@@ -128,7 +129,7 @@ describe('pipelined at-most-once commits against the mock broker (+5 ms RTT)', (
         processed.set(key, (processed.get(key) ?? 0) + 1)
         if (++done === total) finish()
       }
-      const runner = new MessageRunner(topic, partition, { decode: createDecoder('json'), handler, handlerTimeoutMs: 0, deadline, log, metrics: st.metrics })
+      const runner = new MessageRunner(topic, partition, { decode: createDecoder('json'), handler, handlerTimeoutMs: 0, deadline, watch: new CallWatch(0, deadline), log, metrics: st.metrics })
       const b = createBatch(payload, st, {
         window: c.window,
         ordering: 'partition',

@@ -9,7 +9,7 @@ import type { Logger } from 'pino'
 import { ErrorCode, HandlerTimeoutError, isMessageRejected } from '../errors.ts'
 import type { LossReason, PartitionMetrics } from '../metrics.ts'
 import { messageTracing, type MessageSpan } from '../tracing/message-span.ts'
-import { CallWatch, WatchedCall, type Settled } from './call-watch.ts'
+import { type CallWatch, WatchedCall, type Settled } from './call-watch.ts'
 import type { DecodedValue } from './decode.ts'
 import type { ConsumedMessage, Handler, HandlerContext } from './handler.ts'
 
@@ -47,20 +47,9 @@ export interface ProcessDeps {
   calls?: CallObserver | undefined
   /**
    * Watches the calls that return a promise for their end, HANDLER_TIMEOUT_MS and the deadline:
-   * one for the whole service (call-watch.ts). Made from handlerTimeoutMs and deadline when absent.
+   * one for the whole service (call-watch.ts), made with the same handlerTimeoutMs and deadline.
    */
-  watch?: CallWatch | undefined
-}
-
-const ownWatches = new WeakMap<ProcessDeps, CallWatch>()
-function watchOf(deps: ProcessDeps): CallWatch {
-  if (deps.watch) return deps.watch
-  let w = ownWatches.get(deps)
-  if (!w) {
-    w = new CallWatch(deps.handlerTimeoutMs, deps.deadline)
-    ownWatches.set(deps, w)
-  }
-  return w
+  watch: CallWatch
 }
 
 /**
@@ -175,7 +164,7 @@ export function runMessage(
     return finish(topic, partition, raw, deps, context, { kind: 'error', error }, span, token)
   }
   if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
-    watchOf(deps).watch(result as PromiseLike<unknown>, new PendingMessage(topic, partition, raw, deps, context, span, token, done, tag))
+    deps.watch.watch(result as PromiseLike<unknown>, new PendingMessage(topic, partition, raw, deps, context, span, token, done, tag))
     return undefined
   }
   metrics.ok.inc()

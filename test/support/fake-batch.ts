@@ -19,6 +19,7 @@ import type { CommitTransport } from '../../src/consumer/committer.ts'
 import { InFlightLimiter } from '../../src/consumer/in-flight.ts'
 import { Partitions } from '../../src/consumer/partitions.ts'
 import { consumeBatchSync } from '../../src/consumer/sync-batch.ts'
+import { CallWatch } from '../../src/message/call-watch.ts'
 import { createDecoder } from '../../src/message/decode.ts'
 import type { ConsumedMessage, HandlerContext } from '../../src/message/handler.ts'
 import { MessageRunner, type CallObserver } from '../../src/message/process.ts'
@@ -171,7 +172,7 @@ export async function runBatch(batch: KafkaMessage[], o: RunOptions & { partitio
     return wait(ms).then(end)
   }
   const deadline = o.deadline ?? new AbortController().signal
-  const runner = new MessageRunner('t', state.partition, { decode: createDecoder('json'), handler, handlerTimeoutMs: 0, deadline, log, metrics: state.metrics, calls: o.breaker })
+  const runner = new MessageRunner('t', state.partition, { decode: createDecoder('json'), handler, handlerTimeoutMs: 0, deadline, watch: new CallWatch(0, deadline), log, metrics: state.metrics, calls: o.breaker })
   const b: Batch = createBatch(
     {
       batch: { topic: 't', partition: state.partition, messages: batch, highWatermark: String(Number(batch.at(-1)?.offset ?? -1) + 1) },
