@@ -27,6 +27,9 @@ const cases: Array<{ name: string; env: Record<string, string>; variable: string
   { name: 'OTEL_EXPORTER_ZIPKIN_ENDPOINT without a scheme', env: { ...GOOD, OTEL_TRACES_EXPORTER: 'zipkin', OTEL_EXPORTER_ZIPKIN_ENDPOINT: 'zipkin:9411' }, variable: 'OTEL_EXPORTER_ZIPKIN_ENDPOINT', says: /must be an http:\/\/ or https:\/\/ URL/ },
   { name: 'OTEL_TRACES_SAMPLER=sometimes', env: { ...GOOD, OTEL_TRACES_SAMPLER: 'sometimes' }, variable: 'OTEL_TRACES_SAMPLER', says: /must be one of: always_on, always_off, traceidratio/ },
   { name: 'OTEL_TRACES_SAMPLER_ARG=2', env: { ...GOOD, OTEL_TRACES_SAMPLER_ARG: '2' }, variable: 'OTEL_TRACES_SAMPLER_ARG', says: /OTEL_TRACES_SAMPLER_ARG="2": OTEL_TRACES_SAMPLER_ARG must be <= 1/ },
+  { name: 'OTEL_BSP_MAX_QUEUE_SIZE=0', env: { ...GOOD, OTEL_BSP_MAX_QUEUE_SIZE: '0' }, variable: 'OTEL_BSP_MAX_QUEUE_SIZE', says: /OTEL_BSP_MAX_QUEUE_SIZE="0": OTEL_BSP_MAX_QUEUE_SIZE must be >= 1/ },
+  { name: 'OTEL_BSP_SCHEDULE_DELAY=1s', env: { ...GOOD, OTEL_BSP_SCHEDULE_DELAY: '1s' }, variable: 'OTEL_BSP_SCHEDULE_DELAY', says: /OTEL_BSP_SCHEDULE_DELAY="1s": OTEL_BSP_SCHEDULE_DELAY must be integer/ },
+  { name: 'an export batch above the span queue', env: { ...GOOD, OTEL_BSP_MAX_QUEUE_SIZE: '256' }, variable: 'OTEL_BSP_MAX_EXPORT_BATCH_SIZE', says: /OTEL_BSP_MAX_EXPORT_BATCH_SIZE=512 must be at most OTEL_BSP_MAX_QUEUE_SIZE=256/ },
   { name: 'HANDLER exporting no function', env: { ...GOOD, HANDLER: 'test/fixtures/core-not-a-function.mjs' }, variable: 'HANDLER', says: /default export is not a function/ },
 ]
 

@@ -435,6 +435,10 @@ describe('helm chart: configuration', () => {
     OTEL_SERVICE_NAME: { path: ['config', 'tracing', 'serviceName'], value: 'payments-consumer', env: 'payments-consumer' },
     OTEL_TRACES_SAMPLER: { path: ['config', 'tracing', 'sampler'], value: 'parentbased_traceidratio', env: 'parentbased_traceidratio' },
     OTEL_TRACES_SAMPLER_ARG: { path: ['config', 'tracing', 'samplerArg'], value: 0.01, env: '0.01' },
+    OTEL_BSP_SCHEDULE_DELAY: { path: ['config', 'tracing', 'batch', 'scheduleDelay'], value: 1000, env: '1000' },
+    OTEL_BSP_EXPORT_TIMEOUT: { path: ['config', 'tracing', 'batch', 'exportTimeout'], value: 10000, env: '10000' },
+    OTEL_BSP_MAX_QUEUE_SIZE: { path: ['config', 'tracing', 'batch', 'maxQueueSize'], value: 4096, env: '4096' },
+    OTEL_BSP_MAX_EXPORT_BATCH_SIZE: { path: ['config', 'tracing', 'batch', 'maxExportBatchSize'], value: 1024, env: '1024' },
   }
 
   it('the mapping below covers every variable of src/config/schema.ts', () => {
@@ -935,4 +939,8 @@ describe('helm chart: partitionConcurrency and the brokers CA', () => {
 
   it('a CA from a Secret and from a ConfigMap at once is refused', () =>
     assertRefused({ set: ['config.sslCa.existingSecret=a', 'config.sslCa.existingConfigMap=b'] }, /not both/))
+
+  it('a tracing export batch above the span queue is refused (the service refuses it too: test/config.test.ts)', () => {
+    assertRefused({ set: ['config.tracing.batch.maxQueueSize=256', 'config.tracing.batch.maxExportBatchSize=512'] }, /maxExportBatchSize \(512\) must be at most config\.tracing\.batch\.maxQueueSize \(256\)/)
+  })
 })

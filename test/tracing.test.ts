@@ -8,6 +8,8 @@
  * with tracing off no span is made.
  */
 import assert from 'node:assert/strict'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { after, before, beforeEach, describe, it } from 'node:test'
 import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, TraceFlags, type SpanContext } from '@opentelemetry/api'
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks'
@@ -333,6 +335,65 @@ describe('tracing options and SDK start', () => {
     assert.equal(tracingOptions({}).exporter, 'none')
     assert.equal(tracingOptions({ OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318/' }).url, 'http://c:4318/v1/traces')
     assert.equal(tracingOptions({ OTEL_TRACES_EXPORTER: 'zipkin' }).url, 'http://localhost:9411/api/v2/spans')
+  })
+
+  it('OTEL_BSP_*: the defaults of the specification, the values given, and never a batch bigger than the queue', () => {
+    assert.deepEqual(tracingOptions({}).batch, { scheduledDelayMillis: 5000, exportTimeoutMillis: 30000, maxQueueSize: 2048, maxExportBatchSize: 512 })
+    assert.deepEqual(
+      tracingOptions({ OTEL_BSP_SCHEDULE_DELAY: '100', OTEL_BSP_EXPORT_TIMEOUT: 2000, OTEL_BSP_MAX_QUEUE_SIZE: '64', OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '512' }).batch,
+      { scheduledDelayMillis: 100, exportTimeoutMillis: 2000, maxQueueSize: 64, maxExportBatchSize: 64 },
+    )
+    // The producer reads the variables loosely (the service's schema refuses these): the default.
+    assert.equal(tracingOptions({ OTEL_BSP_MAX_QUEUE_SIZE: 'lots' }).batch.maxQueueSize, 2048)
+    assert.equal(tracingOptions({ OTEL_BSP_SCHEDULE_DELAY: '0' }).batch.scheduledDelayMillis, 5000)
+  })
+
+  it('the batch span processor exports as OTEL_BSP_* say: at most a batch a request, spans over the queue dropped, the delay', async () => {
+    // An OTLP/HTTP collector stand-in that counts the spans of each request and holds the first answer.
+    const sizes: number[] = []
+    let release: () => void = () => undefined
+    const held = new Promise<void>((resolve) => (release = resolve))
+    const server = createServer((req, res) => {
+      const chunks: Buffer[] = []
+      req.on('data', (c: Buffer) => chunks.push(c))
+      req.on('end', () => {
+        const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { resourceSpans: { scopeSpans: { spans: unknown[] }[] }[] }
+        sizes.push(body.resourceSpans.flatMap((r) => r.scopeSpans).reduce((n, s) => n + s.spans.length, 0))
+        const answer = () => res.writeHead(200, { 'content-type': 'application/json' }).end('{}')
+        if (sizes.length === 1) void held.then(answer)
+        else answer()
+      })
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+    const t = startTracing(
+      tracingOptions({ OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '3', OTEL_BSP_MAX_QUEUE_SIZE: '6', OTEL_BSP_SCHEDULE_DELAY: '50' }),
+      memoryLog().log,
+    )
+    assert.ok(t)
+    try {
+      const spans = (n: number) => {
+        for (let i = 0; i < n; i++) trace.getTracer('test').startSpan('s').end()
+      }
+      const until = async (what: string, ok: () => boolean) => {
+        for (const end = Date.now() + 3000; !ok(); await new Promise((r) => setTimeout(r, 10))) {
+          assert.ok(Date.now() < end, `${what}; requests so far: ${JSON.stringify(sizes)}`)
+        }
+      }
+      spans(3) // a full batch: exported at once
+      await until('the first batch of 3 was not sent at once', () => sizes.length === 1)
+      spans(8) // while it is unanswered: 6 fit the queue, 2 are dropped
+      release()
+      await until('the 6 queued spans were not sent in batches of 3', () => sizes.length === 3)
+      spans(1) // less than a batch: sent after the 50 ms delay (the default would wait 5 s)
+      await until('a lone span was not sent within 3 s of a 50 ms schedule delay', () => sizes.length === 4)
+      assert.deepEqual(sizes, [3, 3, 3, 1])
+    } finally {
+      release()
+      await t.shutdown()
+      server.closeAllConnections()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+    }
   })
 
   it('OTEL_TRACES_EXPORTER=none starts nothing', () => {

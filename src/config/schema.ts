@@ -160,6 +160,13 @@ export const configSchema = {
       default: OTEL.OTEL_TRACES_SAMPLER_ARG,
       description: 'the ratio of the traceidratio samplers, 0 to 1',
     },
+    OTEL_BSP_SCHEDULE_DELAY: { ...positiveInt(OTEL.OTEL_BSP_SCHEDULE_DELAY), description: 'tracing: ms between two exports of the spans waiting' },
+    OTEL_BSP_EXPORT_TIMEOUT: { ...positiveInt(OTEL.OTEL_BSP_EXPORT_TIMEOUT), description: 'tracing: ms one export may take' },
+    OTEL_BSP_MAX_QUEUE_SIZE: { ...positiveInt(OTEL.OTEL_BSP_MAX_QUEUE_SIZE, 1_000_000), description: 'tracing: spans kept waiting for export; more are dropped' },
+    OTEL_BSP_MAX_EXPORT_BATCH_SIZE: {
+      ...positiveInt(OTEL.OTEL_BSP_MAX_EXPORT_BATCH_SIZE, 1_000_000),
+      description: 'tracing: spans per export request, at most OTEL_BSP_MAX_QUEUE_SIZE',
+    },
   },
   // A SASL mechanism needs both credentials.
   if: { properties: { KAFKA_SASL_MECHANISM: { enum: [...SASL_MECHANISMS] } }, required: ['KAFKA_SASL_MECHANISM'] },
@@ -216,4 +223,8 @@ export interface EnvConfig {
   OTEL_SERVICE_NAME?: string
   OTEL_TRACES_SAMPLER?: TracesSampler
   OTEL_TRACES_SAMPLER_ARG?: number
+  OTEL_BSP_SCHEDULE_DELAY?: number
+  OTEL_BSP_EXPORT_TIMEOUT?: number
+  OTEL_BSP_MAX_QUEUE_SIZE?: number
+  OTEL_BSP_MAX_EXPORT_BATCH_SIZE?: number
 }

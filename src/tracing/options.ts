@@ -23,6 +23,12 @@ export const TRACING_DEFAULTS = {
   OTEL_SERVICE_NAME: 'amo-consumer',
   OTEL_TRACES_SAMPLER: 'parentbased_always_on',
   OTEL_TRACES_SAMPLER_ARG: 1,
+  // The batch span processor, the specification's variables and defaults (the SDK 3.x reads none
+  // of them itself): ms between exports, ms an export may take, spans kept waiting, spans a request.
+  OTEL_BSP_SCHEDULE_DELAY: 5000,
+  OTEL_BSP_EXPORT_TIMEOUT: 30000,
+  OTEL_BSP_MAX_QUEUE_SIZE: 2048,
+  OTEL_BSP_MAX_EXPORT_BATCH_SIZE: 512,
 } as const
 
 export interface TracingOptions {
@@ -34,6 +40,8 @@ export interface TracingOptions {
   sampler: TracesSampler
   /** The ratio of the traceidratio samplers, 0 to 1. */
   samplerArg: number
+  /** The batch span processor's settings (OTEL_BSP_*); maxExportBatchSize ≤ maxQueueSize. */
+  batch: { scheduledDelayMillis: number; exportTimeoutMillis: number; maxQueueSize: number; maxExportBatchSize: number }
 }
 
 export type TracingEnv = { [K in keyof typeof TRACING_DEFAULTS]?: string | number | undefined }
@@ -43,15 +51,29 @@ export function otlpTracesUrl(endpoint: string): string {
   return `${endpoint.replace(/\/+$/, '')}/v1/traces`
 }
 
+type BspVariable = 'OTEL_BSP_SCHEDULE_DELAY' | 'OTEL_BSP_EXPORT_TIMEOUT' | 'OTEL_BSP_MAX_QUEUE_SIZE' | 'OTEL_BSP_MAX_EXPORT_BATCH_SIZE'
+
 export function tracingOptions(env: TracingEnv): TracingOptions {
   const get = <K extends keyof typeof TRACING_DEFAULTS>(k: K): string => String(env[k] ?? TRACING_DEFAULTS[k])
+  // A positive integer, else the default (the service's schema has refused anything else already).
+  const count = (k: BspVariable): number => {
+    const n = Number(get(k))
+    return Number.isInteger(n) && n >= 1 ? n : TRACING_DEFAULTS[k]
+  }
   const exporter = get('OTEL_TRACES_EXPORTER') as TracesExporter
   const ratio = Number(get('OTEL_TRACES_SAMPLER_ARG'))
+  const maxQueueSize = count('OTEL_BSP_MAX_QUEUE_SIZE')
   return {
     exporter,
     url: exporter === 'otlp' ? otlpTracesUrl(get('OTEL_EXPORTER_OTLP_ENDPOINT')) : get('OTEL_EXPORTER_ZIPKIN_ENDPOINT'),
     serviceName: get('OTEL_SERVICE_NAME'),
     sampler: get('OTEL_TRACES_SAMPLER') as TracesSampler,
     samplerArg: Number.isFinite(ratio) ? Math.min(1, Math.max(0, ratio)) : 1,
+    batch: {
+      scheduledDelayMillis: count('OTEL_BSP_SCHEDULE_DELAY'),
+      exportTimeoutMillis: count('OTEL_BSP_EXPORT_TIMEOUT'),
+      maxQueueSize,
+      maxExportBatchSize: Math.min(count('OTEL_BSP_MAX_EXPORT_BATCH_SIZE'), maxQueueSize),
+    },
   }
 }

@@ -1,6 +1,6 @@
 /**
  * Starting and stopping the OpenTelemetry SDK: a tracer provider with the configured exporter
- * (OTLP over HTTP or Zipkin) behind a batch span processor, the sampler, the service's
+ * (OTLP over HTTP or Zipkin) behind a batch span processor (OTEL_BSP_*), the sampler, the service's
  * resource, the W3C trace-context propagator and an AsyncLocalStorage context manager, all
  * registered globally so that a handler's own instrumentation joins the message's trace.
  * Nothing is started when OTEL_TRACES_EXPORTER=none.
@@ -48,7 +48,7 @@ export function startTracing(options: TracingOptions, log: Logger, groupId?: str
     resource: resourceFromAttributes({ 'service.name': options.serviceName }),
     sampler,
     idGenerator: ids,
-    spanProcessors: [new BatchSpanProcessor({ exporter: exporterFor(options) })],
+    spanProcessors: [new BatchSpanProcessor({ exporter: exporterFor(options), ...options.batch })],
   })
   const propagator = new W3CTraceContextPropagator()
   const contextManager = new AsyncLocalStorageContextManager().enable()

@@ -147,6 +147,10 @@ defaults to the pod name). The SASL password is NOT here: it comes from a Secret
       "OTEL_SERVICE_NAME" $c.tracing.serviceName
       "OTEL_TRACES_SAMPLER" $c.tracing.sampler
       "OTEL_TRACES_SAMPLER_ARG" $c.tracing.samplerArg
+      "OTEL_BSP_SCHEDULE_DELAY" $c.tracing.batch.scheduleDelay
+      "OTEL_BSP_EXPORT_TIMEOUT" $c.tracing.batch.exportTimeout
+      "OTEL_BSP_MAX_QUEUE_SIZE" $c.tracing.batch.maxQueueSize
+      "OTEL_BSP_MAX_EXPORT_BATCH_SIZE" $c.tracing.batch.maxExportBatchSize
 -}}
 {{- if $c.sasl.mechanism -}}
 {{- $_ := set $env "KAFKA_SASL_USERNAME" $c.sasl.username -}}
@@ -266,6 +270,10 @@ Checks that cannot be expressed in values.schema.json, with a message that says 
 {{- end -}}
 {{- if eq (len (include "amo-consumer.topicList" . | fromJsonArray)) 0 -}}
 {{- fail "config.topics is empty: give at least one topic." -}}
+{{- end -}}
+{{- $bsp := .Values.config.tracing.batch -}}
+{{- if gt (int64 $bsp.maxExportBatchSize) (int64 $bsp.maxQueueSize) -}}
+{{- fail (printf "config.tracing.batch.maxExportBatchSize (%d) must be at most config.tracing.batch.maxQueueSize (%d): the service refuses to start otherwise." (int64 $bsp.maxExportBatchSize) (int64 $bsp.maxQueueSize)) -}}
 {{- end -}}
 {{- end -}}
 
