@@ -29,7 +29,6 @@ const cases: Array<{ name: string; env: Record<string, string>; variable: string
   { name: 'OTEL_TRACES_SAMPLER_ARG=2', env: { ...GOOD, OTEL_TRACES_SAMPLER_ARG: '2' }, variable: 'OTEL_TRACES_SAMPLER_ARG', says: /OTEL_TRACES_SAMPLER_ARG="2": OTEL_TRACES_SAMPLER_ARG must be <= 1/ },
   { name: 'OTEL_BSP_MAX_QUEUE_SIZE=0', env: { ...GOOD, OTEL_BSP_MAX_QUEUE_SIZE: '0' }, variable: 'OTEL_BSP_MAX_QUEUE_SIZE', says: /OTEL_BSP_MAX_QUEUE_SIZE="0": OTEL_BSP_MAX_QUEUE_SIZE must be >= 1/ },
   { name: 'OTEL_BSP_SCHEDULE_DELAY=1s', env: { ...GOOD, OTEL_BSP_SCHEDULE_DELAY: '1s' }, variable: 'OTEL_BSP_SCHEDULE_DELAY', says: /OTEL_BSP_SCHEDULE_DELAY="1s": OTEL_BSP_SCHEDULE_DELAY must be integer/ },
-  { name: 'an export batch above the span queue', env: { ...GOOD, OTEL_BSP_MAX_QUEUE_SIZE: '256' }, variable: 'OTEL_BSP_MAX_EXPORT_BATCH_SIZE', says: /OTEL_BSP_MAX_EXPORT_BATCH_SIZE=512 must be at most OTEL_BSP_MAX_QUEUE_SIZE=256/ },
   { name: 'HANDLER exporting no function', env: { ...GOOD, HANDLER: 'test/fixtures/core-not-a-function.mjs' }, variable: 'HANDLER', says: /default export is not a function/ },
 ]
 
@@ -73,13 +72,24 @@ describe('test broker', () => {
 void SERVER
 
 describe('toServiceConfig and redactConfig (src/config/load.ts, in process)', () => {
-  it('never exposes the SASL password in what is logged', () => {
-    const cfg = toServiceConfig({
-      KAFKA_BROKERS: 'a:1, b:2', KAFKA_TOPICS: 'x,y,x', KAFKA_GROUP_ID: 'g', KAFKA_FROM_BEGINNING: true, KAFKA_SESSION_TIMEOUT_MS: 30000,
-      KAFKA_HEARTBEAT_INTERVAL_MS: 3000, KAFKA_SSL: true, KAFKA_SSL_CA_FILE: '', KAFKA_SASL_MECHANISM: 'plain', KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD: 's3cret',
-      COMMIT_MODE: 'sync', COMMIT_WINDOW: 1, ORDERING: 'partition', MAX_IN_FLIGHT: 100, MAX_CALLS_PER_SECOND: 0, BREAKER_THRESHOLD: 5, BREAKER_BACKOFF_MS: 1000, BREAKER_BACKOFF_MAX_MS: 10000, AUTO_COMMIT_INTERVAL_MS: 5000, PARTITION_CONCURRENCY: 'all', HANDLER: 'log', HANDLER_TIMEOUT_MS: 0,
-      VALUE_FORMAT: 'json', DEAD_LETTER_TOPIC: '', SHUTDOWN_TIMEOUT_MS: 10000, STALL_TIMEOUT_MS: 60000, PORT: 8080, HOST: '0.0.0.0', LOG_LEVEL: 'info',
+  const env = {
+    KAFKA_BROKERS: 'a:1, b:2', KAFKA_TOPICS: 'x,y,x', KAFKA_GROUP_ID: 'g', KAFKA_FROM_BEGINNING: true, KAFKA_SESSION_TIMEOUT_MS: 30000,
+    KAFKA_HEARTBEAT_INTERVAL_MS: 3000, KAFKA_SSL: true, KAFKA_SSL_CA_FILE: '', KAFKA_SASL_MECHANISM: 'plain', KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD: 's3cret',
+    COMMIT_MODE: 'sync', COMMIT_WINDOW: 1, ORDERING: 'partition', MAX_IN_FLIGHT: 100, MAX_CALLS_PER_SECOND: 0, BREAKER_THRESHOLD: 5, BREAKER_BACKOFF_MS: 1000, BREAKER_BACKOFF_MAX_MS: 10000, AUTO_COMMIT_INTERVAL_MS: 5000, PARTITION_CONCURRENCY: 'all', HANDLER: 'log', HANDLER_TIMEOUT_MS: 0,
+    VALUE_FORMAT: 'json', DEAD_LETTER_TOPIC: '', SHUTDOWN_TIMEOUT_MS: 10000, STALL_TIMEOUT_MS: 60000, PORT: 8080, HOST: '0.0.0.0', LOG_LEVEL: 'info',
+  } as const
+
+  it('a smaller span queue alone is enough: the export batch is cut to it', () => {
+    assert.deepEqual(toServiceConfig({ ...env, OTEL_BSP_MAX_QUEUE_SIZE: 100, OTEL_BSP_MAX_EXPORT_BATCH_SIZE: 512 }).tracing.batch, {
+      scheduledDelayMillis: 5000,
+      exportTimeoutMillis: 30000,
+      maxQueueSize: 100,
+      maxExportBatchSize: 100,
     })
+  })
+
+  it('never exposes the SASL password in what is logged', () => {
+    const cfg = toServiceConfig(env)
     assert.equal(cfg.partitionConcurrency, 'all')
     assert.deepEqual(cfg.ssl, {})
     assert.deepEqual(cfg.brokers, ['a:1', 'b:2'])

@@ -939,8 +939,4 @@ describe('helm chart: partitionConcurrency and the brokers CA', () => {
 
   it('a CA from a Secret and from a ConfigMap at once is refused', () =>
     assertRefused({ set: ['config.sslCa.existingSecret=a', 'config.sslCa.existingConfigMap=b'] }, /not both/))
-
-  it('a tracing export batch above the span queue is refused (the service refuses it too: test/config.test.ts)', () => {
-    assertRefused({ set: ['config.tracing.batch.maxQueueSize=256', 'config.tracing.batch.maxExportBatchSize=512'] }, /maxExportBatchSize \(512\) must be at most config\.tracing\.batch\.maxQueueSize \(256\)/)
-  })
 })

@@ -78,14 +78,6 @@ export function toServiceConfig(env: EnvConfig): ServiceConfig {
       `invalid configuration: BREAKER_BACKOFF_MAX_MS=${env.BREAKER_BACKOFF_MAX_MS} must be at least BREAKER_BACKOFF_MS=${env.BREAKER_BACKOFF_MS}`,
     )
   }
-  const queue = env.OTEL_BSP_MAX_QUEUE_SIZE ?? configSchema.properties.OTEL_BSP_MAX_QUEUE_SIZE.default
-  const batch = env.OTEL_BSP_MAX_EXPORT_BATCH_SIZE ?? configSchema.properties.OTEL_BSP_MAX_EXPORT_BATCH_SIZE.default
-  if (batch > queue) {
-    throw new ConfigError(
-      'OTEL_BSP_MAX_EXPORT_BATCH_SIZE',
-      `invalid configuration: OTEL_BSP_MAX_EXPORT_BATCH_SIZE=${batch} must be at most OTEL_BSP_MAX_QUEUE_SIZE=${queue}`,
-    )
-  }
   return {
     brokers: splitList(env.KAFKA_BROKERS),
     topics: [...new Set(splitList(env.KAFKA_TOPICS))],

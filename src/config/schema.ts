@@ -165,7 +165,7 @@ export const configSchema = {
     OTEL_BSP_MAX_QUEUE_SIZE: { ...positiveInt(OTEL.OTEL_BSP_MAX_QUEUE_SIZE, 1_000_000), description: 'tracing: spans kept waiting for export; more are dropped' },
     OTEL_BSP_MAX_EXPORT_BATCH_SIZE: {
       ...positiveInt(OTEL.OTEL_BSP_MAX_EXPORT_BATCH_SIZE, 1_000_000),
-      description: 'tracing: spans per export request, at most OTEL_BSP_MAX_QUEUE_SIZE',
+      description: 'tracing: spans per export request; cut to OTEL_BSP_MAX_QUEUE_SIZE when bigger',
     },
   },
   // A SASL mechanism needs both credentials.

@@ -271,10 +271,6 @@ Checks that cannot be expressed in values.schema.json, with a message that says 
 {{- if eq (len (include "amo-consumer.topicList" . | fromJsonArray)) 0 -}}
 {{- fail "config.topics is empty: give at least one topic." -}}
 {{- end -}}
-{{- $bsp := .Values.config.tracing.batch -}}
-{{- if gt (int64 $bsp.maxExportBatchSize) (int64 $bsp.maxQueueSize) -}}
-{{- fail (printf "config.tracing.batch.maxExportBatchSize (%d) must be at most config.tracing.batch.maxQueueSize (%d): the service refuses to start otherwise." (int64 $bsp.maxExportBatchSize) (int64 $bsp.maxQueueSize)) -}}
-{{- end -}}
 {{- end -}}
 
 {{/*
