@@ -16,6 +16,7 @@ import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-ho
 import { W3CTraceContextPropagator } from '@opentelemetry/core'
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider, SamplingDecision } from '@opentelemetry/sdk-trace'
 import type { KafkaMessage } from 'kafkajs'
+import { eventually } from '../harness/kafka-tools.ts'
 import type { Handler } from '../src/message/handler.ts'
 import { processMessage, type ProcessDeps } from '../src/message/process.ts'
 import { diagLogger } from '../src/tracing/diag.ts'
@@ -375,11 +376,7 @@ describe('tracing options and SDK start', () => {
       const spans = (n: number) => {
         for (let i = 0; i < n; i++) trace.getTracer('test').startSpan('s').end()
       }
-      const until = async (what: string, ok: () => boolean) => {
-        for (const end = Date.now() + 3000; !ok(); await new Promise((r) => setTimeout(r, 10))) {
-          assert.ok(Date.now() < end, `${what}; requests so far: ${JSON.stringify(sizes)}`)
-        }
-      }
+      const until = async (what: string, ok: () => boolean) => assert.ok(await eventually(ok, 3000, 10), `${what}; requests so far: ${JSON.stringify(sizes)}`)
       spans(3) // a full batch: exported at once
       await until('the first batch of 3 was not sent at once', () => sizes.length === 1)
       spans(8) // while it is unanswered: 6 fit the queue, 2 are dropped
