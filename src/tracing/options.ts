@@ -51,7 +51,7 @@ export function otlpTracesUrl(endpoint: string): string {
   return `${endpoint.replace(/\/+$/, '')}/v1/traces`
 }
 
-type BspVariable = 'OTEL_BSP_SCHEDULE_DELAY' | 'OTEL_BSP_EXPORT_TIMEOUT' | 'OTEL_BSP_MAX_QUEUE_SIZE' | 'OTEL_BSP_MAX_EXPORT_BATCH_SIZE'
+type BspVariable = Extract<keyof typeof TRACING_DEFAULTS, `OTEL_BSP_${string}`>
 
 export function tracingOptions(env: TracingEnv): TracingOptions {
   const get = <K extends keyof typeof TRACING_DEFAULTS>(k: K): string => String(env[k] ?? TRACING_DEFAULTS[k])
